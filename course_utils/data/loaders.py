@@ -64,10 +64,14 @@ def _course_file(path: str | os.PathLike | None, filename: str) -> Path | None:
 def _read_table(path: Path, n_columns: int | None, what: str) -> np.ndarray:
     """Read a whitespace-separated numeric table and check it, naming the file in every error."""
     try:
-        table = np.loadtxt(path, ndmin=2, dtype=np.float64)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "input contained no data": reported below
+            table = np.loadtxt(path, ndmin=2, dtype=np.float64)
     except ValueError as exc:
         raise DataShapeError(f"{path} is not a numeric table ({exc}); expected {what}.") from exc
-    if table.size == 0 or (n_columns is not None and table.shape[1] != n_columns):
+    if table.size == 0:
+        raise DataShapeError(f"{path} is empty; expected {what}.")
+    if n_columns is not None and table.shape[1] != n_columns:
         raise DataShapeError(f"{path} has shape {table.shape}; expected {what}.")
     if not np.all(np.isfinite(table)):
         raise DataShapeError(f"{path} contains NaN or infinite values; expected {what}.")

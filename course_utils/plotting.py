@@ -1,0 +1,122 @@
+"""Plots used by the notebooks. Each takes an optional matplotlib ``ax`` and returns the figure."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from .pca import PCAResult, energy, energy_lost_curve, reconstruct, smallest_rank_below
+
+
+def _axes(ax: Axes | None, figsize: tuple[float, float] | None = None) -> tuple[Figure, Axes]:
+    if ax is None:
+        fig, ax = plt.subplots(figsize=figsize)
+        return fig, ax
+    return ax.figure, ax
+
+
+def plot_principal_directions(X: np.ndarray, result: PCAResult, ax: Axes | None = None) -> Figure:
+    """Scatter 2-D data with its mean and both principal directions.
+
+    Both directions are drawn from the mean with the same length (two standard deviations of the data
+    along the first one), so the second stays visible; the legend gives each one's share of the energy.
+    """
+    fig, ax = _axes(ax)
+    ax.scatter(X[:, 0], X[:, 1], s=12, alpha=0.6, label="data")
+    ax.scatter(*result.mean[:2], marker="x", s=80, color="black", label="mean", zorder=3)
+    length = 2 * result.singular_values[0] / np.sqrt(max(len(X) - 1, 1))
+    directions = zip(result.components[:2], energy(result)[:2], ("C3", "C2"), strict=False)
+    for i, (direction, share, colour) in enumerate(directions):
+        tip = result.mean + length * direction
+        ax.annotate("", xy=tip, xytext=result.mean, arrowprops={"arrowstyle": "->", "color": colour, "lw": 2})
+        ax.plot([], [], color=colour, lw=2, label=f"PC{i + 1} ({100 * share:.2f} % of energy)")
+    ax.set(xlabel="$x_1$", ylabel="$x_2$", title="Data, mean and principal directions")
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.legend(loc="best")
+    return fig
+
+
+def plot_rank_approximation(X: np.ndarray, result: PCAResult, n_components: int = 1,
+                            ax: Axes | None = None) -> Figure:
+    """Show 2-D data next to its rank-``n_components`` reconstruction, each point joined to its image."""
+    fig, ax = _axes(ax)
+    approx = reconstruct(result, n_components)
+    ax.plot(np.stack([X[:, 0], approx[:, 0]]), np.stack([X[:, 1], approx[:, 1]]), color="0.7", lw=0.6)
+    ax.scatter(X[:, 0], X[:, 1], s=12, alpha=0.5, label="data")
+    ax.scatter(approx[:, 0], approx[:, 1], s=12, color="C3", label=f"rank-{n_components} reconstruction")
+    kept = "PC1" if n_components == 1 else f"the first {n_components} components"
+    ax.set(xlabel="$x_1$", ylabel="$x_2$", title=f"Data projected on {kept}")
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.legend(loc="best")
+    return fig
+
+
+def plot_energy(result: PCAResult, ax: Axes | None = None, max_components: int = 10) -> Figure:
+    """Bar chart of the energy of the first ``max_components`` components, in percent."""
+    fig, ax = _axes(ax)
+    shares = 100 * energy(result)[:max_components]
+    index = np.arange(1, len(shares) + 1)
+    bars = ax.bar(index, shares, color="C0")
+    ax.bar_label(bars, fmt="%.2f %%")
+    ax.set(xlabel="principal component", ylabel="energy (%)", title="Energy of each principal component",
+           xticks=index)
+    return fig
+
+
+def plot_energy_loss(result: PCAResult, threshold: float = 0.01, marks: Sequence[int] = (),
+                     ax: Axes | None = None) -> Figure:
+    """Energy lost against the number of components kept (log scale), with the threshold and marks."""
+    fig, ax = _axes(ax)
+    curve = energy_lost_curve(result)
+    ranks = np.arange(1, len(curve) + 1)
+    ax.semilogy(ranks[:-1], curve[:-1], label="energy lost")  # the last entry is exactly 0
+    ax.axhline(threshold, color="C3", ls="--", label=f"{100 * threshold:g} % threshold")
+    best = smallest_rank_below(result, threshold)
+    ax.axvline(best, color="C2", ls=":", label=f"L = {best}: first below {100 * threshold:g} %")
+    for L in marks:
+        ax.plot(L, curve[L - 1], "o", color="C1")
+        ax.annotate(f"L={L}: {100 * curve[L - 1]:.2f} %", (L, curve[L - 1]), textcoords="offset points",
+                    xytext=(6, 6))
+    ax.set(xlabel="number of components kept, L", ylabel="fraction of energy lost",
+           title="Energy lost by a rank-L reconstruction")
+    ax.legend(loc="upper right")
+    return fig
+
+
+def show_images(images: Sequence[np.ndarray], titles: Sequence[str], suptitle: str | None = None,
+                ncols: int | None = None, cmap: str = "gray") -> Figure:
+    """Show images side by side, one titled panel each, without axes ticks."""
+    if len(images) != len(titles):
+        raise ValueError(f"Got {len(images)} images but {len(titles)} titles.")
+    ncols = ncols or len(images)
+    nrows = int(np.ceil(len(images) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 3.6 * nrows), squeeze=False)
+    for ax, image, title in zip(axes.flat, images, titles, strict=False):
+        ax.imshow(image, cmap=cmap)
+        ax.set_title(title)
+        ax.axis("off")
+    for ax in axes.flat[len(images):]:
+        ax.axis("off")
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig
+
+
+def plot_trajectories(positions: np.ndarray, pedestrians: Sequence[int] = (0, 1), ax: Axes | None = None,
+                      title: str = "Pedestrian trajectories", styles: Sequence[str] = ("-", "-")) -> Figure:
+    """Plot the paths of some pedestrians; ``positions`` has shape (T, P, 2) in metres."""
+    fig, ax = _axes(ax)
+    for k, p in enumerate(pedestrians):
+        ax.plot(positions[:, p, 0], positions[:, p, 1], styles[k % len(styles)], lw=0.8,
+                label=f"pedestrian {p + 1}")
+        ax.plot(*positions[0, p], "ko", ms=4)
+    ax.plot([], [], "ko", ms=4, label="start")
+    ax.set(xlabel="x (m)", ylabel="y (m)", title=title)
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.legend(loc="best")
+    return fig

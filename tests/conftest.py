@@ -1,0 +1,54 @@
+"""Shared fixtures: an isolated data cache and course folder, and a local 'package index' for pip."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import zipfile
+from pathlib import Path
+
+import matplotlib
+import pytest
+
+matplotlib.use("Agg")
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def isolated_data(tmp_path, monkeypatch):
+    """Point the cache, the course folder and Keras's home at empty temporary folders."""
+    dirs = {name: tmp_path / name for name in ("cache", "course", "keras")}
+    for folder in dirs.values():
+        folder.mkdir()
+    monkeypatch.setenv("COURSE_KIT_CACHE", str(dirs["cache"]))
+    monkeypatch.setenv("COURSE_KIT_COURSE_DIR", str(dirs["course"]))
+    monkeypatch.setenv("KERAS_HOME", str(dirs["keras"]))
+    return dirs
+
+
+@pytest.fixture
+def local_index(tmp_path, monkeypatch):
+    """Make pip see only a local folder of wheels (no network), and return a function adding wheels to it.
+
+    ``add_wheel(name, version, members)`` writes ``name-version-py3-none-any.whl`` holding ``members``
+    (a dict of path -> bytes) and returns the sha256 of each member.
+    """
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(wheels))
+    monkeypatch.setenv("PIP_DISABLE_PIP_VERSION_CHECK", "1")
+
+    def add_wheel(name: str, version: str, members: dict[str, bytes]) -> dict[str, str]:
+        with zipfile.ZipFile(wheels / f"{name}-{version}-py3-none-any.whl", "w") as wheel:
+            for member, data in members.items():
+                wheel.writestr(member, data)
+            wheel.writestr(f"{name}-{version}.dist-info/METADATA",
+                           f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+            wheel.writestr(f"{name}-{version}.dist-info/WHEEL",
+                           "Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        return {member: hashlib.sha256(data).hexdigest() for member, data in members.items()}
+
+    return add_wheel

@@ -1,0 +1,36 @@
+"""course_utils.notebook: TensorFlow imports without start-up noise; the plotting style is applied."""
+
+import os
+import subprocess
+import sys
+
+import matplotlib as mpl
+import numpy as np
+
+from course_utils.notebook import setup_notebook, silenced_stderr
+
+
+def test_import_tensorflow_prints_nothing():
+    code = ("from course_utils.notebook import import_tensorflow\n"
+            "tf = import_tensorflow()\n"
+            "import tensorflow_probability as tfp\n"
+            "print(float(tfp.distributions.Normal(0.0, 1.0).log_prob(0.0)))\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TF_")}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    assert done.stdout.strip() == "-0.9189385175704956" or done.stdout.strip().startswith("-0.91893")
+
+
+def test_silenced_stderr_restores_the_descriptor(capfd):
+    with silenced_stderr():
+        os.write(2, b"hidden\n")
+    os.write(2, b"shown\n")
+    assert capfd.readouterr().err == "shown\n"
+
+
+def test_setup_notebook():
+    rng = setup_notebook(seed=5)
+    assert isinstance(rng, np.random.Generator)
+    assert rng.integers(1000) == np.random.default_rng(5).integers(1000)
+    assert mpl.rcParams["axes.grid"] is True and mpl.rcParams["figure.dpi"] == 80

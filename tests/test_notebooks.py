@@ -1,0 +1,77 @@
+"""The committed notebooks: clean top-to-bottom runs with results cells, and nbval catches regressions."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from course_utils.report import RESULTS_TAG, results_from_notebook
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+EXPECTED_KEYS = {
+    "01_pca": {"pca_dataset_pc1_energy", "raccoon_loss_L10", "raccoon_L_below_1pct",
+               "pedestrians_loss_2pc", "pedestrians_loss_3pc"},
+}
+
+
+def _code_cells(path: Path) -> list[dict]:
+    return [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_committed_notebook_is_a_clean_run(path):
+    cells = _code_cells(path)
+    counts = [c["execution_count"] for c in cells]
+    assert counts == list(range(1, len(cells) + 1)), "re-run the notebook top to bottom (make refresh)"
+    assert not [o for c in cells for o in c["outputs"] if o["output_type"] == "error"]
+    assert RESULTS_TAG in cells[-1]["metadata"].get("tags", []), "the last code cell must be tagged results"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_committed_results(path):
+    results = results_from_notebook(path)
+    assert results, f"{path.name} has no recorded results"
+    assert EXPECTED_KEYS.get(path.stem, set()) <= set(results)
+    for key, value in results.items():
+        if key in EXPECTED_KEYS.get(path.stem, ()) and isinstance(value, float):
+            assert 0 <= value <= 1, key
+
+
+def test_committed_01_reproduces_the_raccoon_reference():
+    results = results_from_notebook(ROOT / "notebooks" / "01_pca.ipynb")
+    assert round(100 * results["raccoon_loss_L10"], 2) == 17.60
+    assert results["raccoon_L_below_1pct"] == 77
+
+
+SABOTAGE = '''
+import course_utils.pca as pca
+_fit = pca.fit_pca
+def fit_pca(X, center=True):
+    """Regression on purpose: drop the last principal component."""
+    r = _fit(X, center)
+    return pca.PCAResult(r.mean, r.components[:-1], r.singular_values[:-1], r.scores[:, :-1])
+pca.fit_pca = fit_pca
+'''
+
+
+def test_nbval_fails_on_a_pca_regression(tmp_path):
+    """Proof that nbval guards the notebook: PCA returning one component too few must fail it."""
+    (tmp_path / "patch").mkdir()
+    (tmp_path / "patch" / "sitecustomize.py").write_text(SABOTAGE)
+    shutil.copy(ROOT / "notebooks" / "01_pca.ipynb", tmp_path / "01_pca.ipynb")
+    env = dict(os.environ, PYTHONPATH=str(tmp_path / "patch"))
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--nbval", "--nbval-current-env",
+               "--nbval-sanitize-with", str(ROOT / "tests" / "nbval_sanitize.cfg"), "01_pca.ipynb"]
+    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    report = re.sub(r"\x1b\[[0-9;]*m", "", done.stdout)
+    assert done.returncode == 1, report[-3000:]
+    # What nbval reports is the regression itself: PC1 now seems to hold all the energy.
+    assert "Cell outputs differ" in report and "energy 100.00 %" in report

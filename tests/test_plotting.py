@@ -1,0 +1,75 @@
+"""Every plot helper draws something, with a title, axis labels and (where it matters) a legend."""
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+
+from course_utils import plotting
+from course_utils.data import make_pca_dataset, make_pedestrian_trajectories
+from course_utils.pca import fit_pca
+
+
+@pytest.fixture(autouse=True)
+def _close():
+    yield
+    plt.close("all")
+
+
+@pytest.fixture
+def points():
+    X = make_pca_dataset()
+    return X, fit_pca(X)
+
+
+def _labelled(ax, legend=True):
+    assert ax.get_title() and ax.get_xlabel() and ax.get_ylabel()
+    assert ax.get_legend() is not None or not legend
+
+
+def test_principal_directions(points):
+    X, result = points
+    fig = plotting.plot_principal_directions(X, result)
+    ax = fig.axes[0]
+    _labelled(ax)
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any(label.startswith("PC1 (99.") for label in labels) and any("PC2" in lb for lb in labels)
+    assert len([c for c in ax.get_children() if type(c).__name__ == "Annotation"]) == 2
+
+
+def test_rank_approximation_draws_on_given_axes(points):
+    X, result = points
+    fig, ax = plt.subplots()
+    assert plotting.plot_rank_approximation(X, result, 1, ax=ax) is fig
+    _labelled(ax)
+    projected = ax.collections[-1].get_offsets()
+    assert np.linalg.matrix_rank(projected - projected.mean(axis=0), tol=1e-8) == 1
+
+
+def test_energy_bars(points):
+    fig = plotting.plot_energy(points[1])
+    _labelled(fig.axes[0], legend=False)
+    assert len(fig.axes[0].patches) == 2
+
+
+def test_energy_loss_curve_marks_the_threshold():
+    X = np.random.default_rng(0).normal(size=(50, 20)) * np.linspace(3, 0.1, 20)
+    fig = plotting.plot_energy_loss(fit_pca(X), threshold=0.01, marks=[2, 5])
+    ax = fig.axes[0]
+    _labelled(ax)
+    assert ax.get_yscale() == "log"
+    assert any("first below 1 %" in t.get_text() for t in ax.get_legend().get_texts())
+
+
+def test_show_images_titles_every_panel():
+    images = [np.zeros((4, 3)), np.ones((4, 3)), np.eye(4, 3)]
+    fig = plotting.show_images(images, ["a", "b", "c"], suptitle="demo", ncols=2)
+    assert [ax.get_title() for ax in fig.axes[:3]] == ["a", "b", "c"]
+    assert fig._suptitle.get_text() == "demo" and len(fig.axes) == 4
+
+
+def test_trajectories():
+    positions = make_pedestrian_trajectories(n_steps=50, n_pedestrians=3).reshape(50, 3, 2)
+    fig = plotting.plot_trajectories(positions, (0, 2))
+    ax = fig.axes[0]
+    _labelled(ax)
+    assert {"pedestrian 1", "pedestrian 3", "start"} <= {t.get_text() for t in ax.get_legend().get_texts()}

@@ -1,0 +1,65 @@
+"""course_utils.report: recording, display and reading results back from executed notebooks."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from course_utils.report import RESULTS_TAG, Report, markdown_table, results_from_notebook
+
+
+def test_record_cleans_and_rounds():
+    report = Report("99_demo", digits=4)
+    assert report.record("loss", np.float64(0.123456789)) is None
+    report.record("count", np.int64(77))
+    report.record("flag", True)
+    report.record("loss", 0.5)  # re-running a cell overwrites
+    assert report.values == {"loss": 0.5, "count": 77, "flag": True}
+    assert type(report.values["count"]) is int
+    report.record("tiny", 0.000123456789)
+    assert report.values["tiny"] == 0.0001235
+
+
+@pytest.mark.parametrize("bad", [math.nan, np.inf, -np.inf])
+def test_non_finite_results_are_refused(bad):
+    with pytest.raises(ValueError, match="non-finite"):
+        Report("x").record("k", bad)
+
+
+def test_bad_keys_and_types():
+    with pytest.raises(ValueError, match="identifiers"):
+        Report("x").record("not a key", 1)
+    with pytest.raises(TypeError, match="list"):
+        Report("x").record("k", [1, 2])
+
+
+def test_display_carries_table_and_json():
+    report = Report("01_pca")
+    report.record("raccoon_L_below_1pct", 77, "smallest L")
+    report.record("raccoon_loss_L10", 0.17604383113, "loss at 10")
+    text, html_table = repr(report), report._repr_html_()
+    assert "raccoon_loss_L10" in text and "0.176044" in text and "smallest L" in text
+    assert "<table>" in html_table and "0.176044" in html_table
+    assert report._repr_json_() == {"notebook": "01_pca",
+                                    "results": {"raccoon_L_below_1pct": 77, "raccoon_loss_L10": 0.176044}}
+
+
+def _notebook(outputs, tags=(RESULTS_TAG,)):
+    return {"cells": [{"cell_type": "code", "metadata": {"tags": list(tags)}, "outputs": outputs}]}
+
+
+def test_results_from_notebook(tmp_path):
+    payload = {"notebook": "01_pca", "results": {"a": 1.5}}
+    output = {"output_type": "execute_result", "data": {"application/json": payload, "text/plain": "..."}}
+    assert results_from_notebook(_notebook([output])) == {"a": 1.5}
+    path = tmp_path / "nb.ipynb"
+    path.write_text(json.dumps(_notebook([output])))
+    assert results_from_notebook(path) == {"a": 1.5}
+    assert results_from_notebook(_notebook([output], tags=())) is None  # untagged cell
+    assert results_from_notebook(_notebook([])) is None  # results cell not executed
+
+
+def test_markdown_table():
+    table = markdown_table({"01_pca": {"k": 0.1234567, "n": 3}, "02_x": {}})
+    assert "| 01_pca | `k` | 0.123457 |" in table and "| 02_x | (no results cell) | |" in table
