@@ -1,9 +1,13 @@
 """Headline results: each notebook records its figures here and shows them in its last cell.
 
 A notebook makes one :class:`Report`, calls :meth:`Report.record` where a headline number is computed,
-and ends with a cell tagged ``results`` whose output is the report. That output carries the numbers as
-``application/json`` as well as a table, so tools read them from the executed notebook (see
-:func:`results_from_notebook`) without the notebook writing files anywhere.
+and ends with a cell tagged ``results`` whose output is the report. That output is a table (text and
+HTML, which nbval compares) and carries the numbers as JSON in the output's metadata under
+``course-kit/results``, so tools read them from the executed notebook (see :func:`results_from_notebook`)
+without the notebook writing files anywhere.
+
+Figures that cannot repeat exactly (run times) must have keys ending in ``_seconds``: the nbval
+sanitize file blanks their values in the table, and nbval never compares output metadata.
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ from typing import Any
 RESULTS_TAG = "results"
 """Tag of the notebook cell whose output is the report."""
 
-JSON_MIME = "application/json"
+RESULTS_METADATA_KEY = "course-kit/results"
+"""Key of the JSON payload in the results cell's output metadata."""
 
 Value = float | int | str | bool
 
@@ -90,14 +95,15 @@ class Report:
             f"<tr><th>key</th><th>value</th><th>meaning</th></tr>{body}</table>"
         )
 
-    def _repr_json_(self) -> dict[str, Any]:
-        return self.as_dict()
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> tuple[dict, dict]:
+        data = {"text/plain": repr(self), "text/html": self._repr_html_()}
+        return data, {RESULTS_METADATA_KEY: self.as_dict()}
 
 
 def results_from_notebook(notebook: Mapping[str, Any] | str | Path) -> dict[str, Value] | None:
     """Read the results recorded by an executed notebook (a path or a parsed notebook).
 
-    Returns ``None`` when the notebook has no executed cell tagged ``results`` with a JSON output.
+    Returns ``None`` when the notebook has no executed cell tagged ``results`` carrying a report.
     """
     if isinstance(notebook, str | Path):
         notebook = json.loads(Path(notebook).read_text(encoding="utf-8"))
@@ -105,9 +111,7 @@ def results_from_notebook(notebook: Mapping[str, Any] | str | Path) -> dict[str,
         if RESULTS_TAG not in cell.get("metadata", {}).get("tags", []):
             continue
         for output in cell.get("outputs", []):
-            payload = output.get("data", {}).get(JSON_MIME)
-            if isinstance(payload, str):
-                payload = json.loads(payload)
+            payload = output.get("metadata", {}).get(RESULTS_METADATA_KEY)
             if isinstance(payload, dict) and "results" in payload:
                 return dict(payload["results"])
     return None

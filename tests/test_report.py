@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -41,8 +42,10 @@ def test_display_carries_table_and_json():
     text, html_table = repr(report), report._repr_html_()
     assert "raccoon_loss_L10" in text and "0.176044" in text and "smallest L" in text
     assert "<table>" in html_table and "0.176044" in html_table
-    assert report._repr_json_() == {"notebook": "01_pca",
-                                    "results": {"raccoon_L_below_1pct": 77, "raccoon_loss_L10": 0.176044}}
+    data, metadata = report._repr_mimebundle_()
+    assert data == {"text/plain": text, "text/html": html_table}
+    assert metadata == {"course-kit/results": {"notebook": "01_pca", "results": {"raccoon_L_below_1pct": 77,
+                                                                                 "raccoon_loss_L10": 0.176044}}}
 
 
 def _notebook(outputs, tags=(RESULTS_TAG,)):
@@ -51,13 +54,40 @@ def _notebook(outputs, tags=(RESULTS_TAG,)):
 
 def test_results_from_notebook(tmp_path):
     payload = {"notebook": "01_pca", "results": {"a": 1.5}}
-    output = {"output_type": "execute_result", "data": {"application/json": payload, "text/plain": "..."}}
+    output = {"output_type": "execute_result", "data": {"text/plain": "..."},
+              "metadata": {"course-kit/results": payload}}
     assert results_from_notebook(_notebook([output])) == {"a": 1.5}
     path = tmp_path / "nb.ipynb"
     path.write_text(json.dumps(_notebook([output])))
     assert results_from_notebook(path) == {"a": 1.5}
     assert results_from_notebook(_notebook([output], tags=())) is None  # untagged cell
     assert results_from_notebook(_notebook([])) is None  # results cell not executed
+
+
+def test_seconds_are_sanitized_for_nbval():
+    """Run times (keys ending in _seconds) are blanked in the compared table; other values are not."""
+    from pathlib import Path
+
+    from nbval.plugin import get_sanitize_patterns
+
+    cfg = Path(__file__).with_name("nbval_sanitize.cfg").read_text()
+    patterns = get_sanitize_patterns(cfg)
+
+    def sanitize(text):
+        for regex, replace in patterns:
+            text = re.sub(regex, replace, text)
+        return text
+
+    fast, slow = Report("x"), Report("x")
+    for report, seconds in ((fast, 1.234), (slow, 98.7654)):
+        report.record("fit_seconds", seconds, "time of one fit")
+        report.record("loss", 0.25)
+    assert sanitize(repr(fast)) == sanitize(repr(slow))
+    assert sanitize(fast._repr_html_()) == sanitize(slow._repr_html_())
+    changed = Report("x")
+    changed.record("fit_seconds", 1.0, "time of one fit")
+    changed.record("loss", 0.26)
+    assert sanitize(repr(changed)) != sanitize(repr(fast))
 
 
 def test_markdown_table():
