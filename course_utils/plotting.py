@@ -120,3 +120,82 @@ def plot_trajectories(positions: np.ndarray, pedestrians: Sequence[int] = (0, 1)
     ax.set_aspect("equal", adjustable="datalim")
     ax.legend(loc="best")
     return fig
+
+
+# ----------------------------------------------------------------------------- generative models
+
+
+def mosaic(images: np.ndarray, ncols: int = 8, pad: int = 1) -> np.ndarray:
+    """Tile images (n, h, w) into one 2-D array, ``ncols`` per row, separated by ``pad`` pixels of 1."""
+    images = np.asarray(images)
+    n, h, w = images.shape
+    nrows = int(np.ceil(n / ncols))
+    out = np.ones((nrows * (h + pad) - pad, ncols * (w + pad) - pad), dtype=np.float32)
+    for k, image in enumerate(images):
+        r, c = divmod(k, ncols)
+        out[r * (h + pad): r * (h + pad) + h, c * (w + pad): c * (w + pad) + w] = image
+    return out
+
+
+def plot_image_grid(images: np.ndarray, ncols: int = 8, ax: Axes | None = None, title: str = "") -> Figure:
+    """Show images (n, h, w) with values in [0, 1] as one gray mosaic."""
+    fig, ax = _axes(ax)
+    ax.imshow(mosaic(images, ncols), cmap="gray_r", vmin=0, vmax=1)
+    ax.set_title(title)
+    ax.axis("off")
+    return fig
+
+
+def plot_latent_means(z: np.ndarray, labels: np.ndarray, ax: Axes | None = None,
+                      title: str = "Posterior means of the test set") -> Figure:
+    """Scatter 2-D latent means coloured by class, with a legend of the classes."""
+    fig, ax = _axes(ax)
+    classes = np.unique(labels)
+    colours = plt.get_cmap("tab10")
+    for k, label in enumerate(classes):
+        chosen = labels == label
+        ax.scatter(z[chosen, 0], z[chosen, 1], s=2, alpha=0.5, color=colours(k % 10), label=str(label),
+                   rasterized=True)
+    ax.set(xlabel="$z_1$", ylabel="$z_2$", title=title)
+    ax.legend(markerscale=5, fontsize="small", ncol=2, loc="upper right", title="digit")
+    return fig
+
+
+def plot_loss_curves(history: dict[str, Sequence[float]], key: str = "loss", ax: Axes | None = None,
+                     title: str = "Training curves", ylabel: str = "$-$ELBO (nats per example)") -> Figure:
+    """Train and validation values of ``history[key]`` per epoch (a Keras ``History.history`` dict)."""
+    fig, ax = _axes(ax)
+    epochs = np.arange(1, len(history[key]) + 1)
+    ax.plot(epochs, history[key], label="train")
+    if f"val_{key}" in history:
+        ax.plot(epochs, history[f"val_{key}"], label="test")
+    ax.set(xlabel="epoch", ylabel=ylabel, title=title)
+    ax.legend()
+    return fig
+
+
+def plot_vae_snapshot(model, epoch: int, x_fixed: np.ndarray, z_prior: np.ndarray,
+                      x_test: np.ndarray | None = None, y_test: np.ndarray | None = None,
+                      z_grid: np.ndarray | None = None) -> Figure:
+    """One row of panels showing a VAE at an epoch.
+
+    Panels: (if ``x_test``/``y_test`` and a 2-D latent space) the test set's posterior means by class;
+    ``x_fixed`` (top rows) and their reconstructions (bottom rows); decoded prior samples ``z_prior``;
+    (if ``z_grid``) the decoded latent grid. ``model`` needs ``encode``, ``decode`` and ``reconstruct``.
+    Every decoder call is one batched pass.
+    """
+    show_latent = x_test is not None and y_test is not None and model.latent_dim == 2
+    n_panels = 2 + int(show_latent) + int(z_grid is not None)
+    fig, axes = plt.subplots(1, n_panels, figsize=(4.2 * n_panels, 4.4))
+    axes = list(axes)
+    if show_latent:
+        plot_latent_means(model.encode(x_test)[0], y_test, ax=axes.pop(0), title="Test set, posterior means")
+    pairs = np.concatenate([x_fixed, model.reconstruct(x_fixed)])
+    plot_image_grid(pairs, ncols=8, ax=axes.pop(0), title="Test digits (top) and reconstructions")
+    plot_image_grid(model.decode(z_prior), ncols=4, ax=axes.pop(0), title="Samples: z ~ N(0, I) decoded")
+    if z_grid is not None:
+        n = int(np.sqrt(len(z_grid)))
+        plot_image_grid(model.decode(z_grid), ncols=n, ax=axes.pop(0), title="Decoded latent grid")
+    fig.suptitle(f"Latent dimension {model.latent_dim}, after epoch {epoch}")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,467 @@
+"""Variational autoencoder building blocks (Keras 3 on TensorFlow, TensorFlow Probability distributions).
+
+The model is the textbook one. An encoder maps ``x`` to the mean and log-variance of a diagonal Gaussian
+posterior ``q(z|x)``; :class:`Sampling` draws ``z = mean + exp(log_var / 2) * eps`` (the
+reparameterisation trick); a decoder maps ``z`` to the parameters of the likelihood ``p(x|z)``. Training
+minimises ``-ELBO(x) = E_q[-log p(x|z)] + beta * KL(q(z|x) || N(0, I))`` per example, in nats, with one
+sample of ``z`` per example and the KL term in closed form.
+
+Likelihoods (:func:`get_likelihood`): ``"bernoulli"`` on logits (images), ``"gaussian"`` with a fixed
+standard deviation, or ``"gaussian-learned"`` whose decoder also outputs a per-dimension scale.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .notebook import import_tensorflow
+
+tf = import_tensorflow()
+import keras  # noqa: E402
+import tensorflow_probability as tfp  # noqa: E402
+
+tfd = tfp.distributions
+
+PACKAGE = "course_utils"
+
+
+# ----------------------------------------------------------------------------- likelihoods
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class BernoulliLikelihood:
+    """``p(x|z) = prod_i Bernoulli(x_i; sigmoid(logit_i))``; the decoder outputs one logit per dimension.
+
+    Targets may be binary or, as a common relaxation, grey levels in [0, 1] (then the term is the binary
+    cross-entropy, no longer a normalised log-likelihood).
+    """
+
+    n_params = 1
+
+    def distribution(self, params: tf.Tensor) -> tfd.Distribution:
+        """The likelihood as a distribution over flattened data, batch shape (batch,)."""
+        return tfd.Independent(tfd.Bernoulli(logits=params, dtype=tf.float32), reinterpreted_batch_ndims=1)
+
+    def mean(self, params: tf.Tensor) -> tf.Tensor:
+        """Pixel probabilities."""
+        return tf.sigmoid(params)
+
+    def get_config(self) -> dict[str, Any]:
+        return {}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> BernoulliLikelihood:
+        return cls(**config)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class GaussianLikelihood:
+    """``p(x|z) = prod_i Normal(x_i; mu_i, sigma_i)``.
+
+    Parameters
+    ----------
+    scale : float or None
+        A fixed standard deviation for every dimension, or ``None`` to let the decoder output one per
+        dimension (softplus of a second head, plus ``min_scale``).
+    min_scale : float
+        Floor of a learned standard deviation, which keeps the density bounded.
+    """
+
+    def __init__(self, scale: float | None = None, min_scale: float = 1e-3) -> None:
+        if scale is not None and scale <= 0:
+            raise ValueError(f"The Gaussian likelihood needs a positive scale; got {scale}.")
+        self.scale = scale
+        self.min_scale = min_scale
+        self.n_params = 1 if scale is not None else 2
+
+    def _loc_scale(self, params: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        if self.scale is not None:
+            return params, tf.fill(tf.shape(params), tf.constant(self.scale, params.dtype))
+        loc, raw = tf.split(params, 2, axis=-1)
+        return loc, tf.nn.softplus(raw) + self.min_scale
+
+    def distribution(self, params: tf.Tensor) -> tfd.Distribution:
+        """The likelihood as a distribution over flattened data, batch shape (batch,)."""
+        loc, scale = self._loc_scale(params)
+        return tfd.Independent(tfd.Normal(loc=loc, scale=scale), reinterpreted_batch_ndims=1)
+
+    def mean(self, params: tf.Tensor) -> tf.Tensor:
+        """The mean ``mu``."""
+        return self._loc_scale(params)[0]
+
+    def get_config(self) -> dict[str, Any]:
+        return {"scale": self.scale, "min_scale": self.min_scale}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> GaussianLikelihood:
+        return cls(**config)
+
+
+def get_likelihood(name: str | BernoulliLikelihood | GaussianLikelihood, scale: float = 0.1):
+    """Return a likelihood object: ``"bernoulli"``, ``"gaussian"`` (fixed ``scale``) or ``"gaussian-learned"``."""
+    if not isinstance(name, str):
+        return name
+    if name == "bernoulli":
+        return BernoulliLikelihood()
+    if name == "gaussian":
+        return GaussianLikelihood(scale=scale)
+    if name == "gaussian-learned":
+        return GaussianLikelihood(scale=None)
+    raise ValueError(f"Unknown likelihood {name!r}; use 'bernoulli', 'gaussian' or 'gaussian-learned'.")
+
+
+# ----------------------------------------------------------------------------- layers and networks
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class Sampling(keras.layers.Layer):
+    """Draw ``z = mean + exp(log_var / 2) * eps`` with ``eps ~ N(0, I)`` (the reparameterisation trick)."""
+
+    def __init__(self, seed: int | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs: Sequence[tf.Tensor]) -> tf.Tensor:
+        z_mean, z_log_var = inputs
+        eps = keras.random.normal(keras.ops.shape(z_mean), seed=self.seed_generator)
+        return z_mean + keras.ops.exp(0.5 * z_log_var) * eps
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "seed": self.seed}
+
+
+def build_encoder(input_shape: Sequence[int], latent_dim: int, hidden: Sequence[int] = (512, 256),
+                  activation: str = "relu", name: str = "encoder") -> keras.Model:
+    """MLP encoder ``x -> (z_mean, z_log_var)``, both of shape (batch, latent_dim), linear outputs.
+
+    Both heads are linear: a mean can be any real number, and predicting the *log*-variance lets a linear
+    output cover every positive variance.
+    """
+    x = inputs = keras.Input(shape=tuple(input_shape), name="x")
+    x = keras.layers.Flatten(name="flatten")(x)
+    for i, units in enumerate(hidden):
+        x = keras.layers.Dense(units, activation=activation, name=f"hidden_{i + 1}")(x)
+    z_mean = keras.layers.Dense(latent_dim, name="z_mean")(x)
+    z_log_var = keras.layers.Dense(latent_dim, name="z_log_var")(x)
+    return keras.Model(inputs, [z_mean, z_log_var], name=name)
+
+
+def build_decoder(latent_dim: int, output_dim: int, n_params: int = 1, hidden: Sequence[int] = (256, 512),
+                  activation: str = "relu", name: str = "decoder") -> keras.Model:
+    """MLP decoder ``z -> likelihood parameters``, shape (batch, n_params * output_dim), linear output.
+
+    The output is linear because it holds logits (Bernoulli) or a mean and a pre-softplus scale
+    (Gaussian); the likelihood applies the link functions.
+    """
+    x = inputs = keras.Input(shape=(latent_dim,), name="z")
+    for i, units in enumerate(hidden):
+        x = keras.layers.Dense(units, activation=activation, name=f"hidden_{i + 1}")(x)
+    params = keras.layers.Dense(n_params * output_dim, name="likelihood_params")(x)
+    return keras.Model(inputs, params, name=name)
+
+
+# ----------------------------------------------------------------------------- the model
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class VAE(keras.Model):
+    """A variational autoencoder whose ``fit`` reports loss, reconstruction and KL for train and validation.
+
+    Parameters
+    ----------
+    encoder : keras.Model
+        ``x -> [z_mean, z_log_var]``.
+    decoder : keras.Model
+        ``z -> likelihood parameters`` (flat, ``n_params * prod(data shape)``).
+    likelihood : str or likelihood object
+        See :func:`get_likelihood`.
+    beta : float
+        Weight of the KL term (``1`` gives the ELBO); a non-trainable variable, so a callback may anneal it.
+    seed : int, optional
+        Seed of the sampling layer.
+    """
+
+    def __init__(self, encoder: keras.Model, decoder: keras.Model, likelihood: Any = "bernoulli",
+                 beta: float = 1.0, seed: int | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.encoder = encoder
+        self.decoder = decoder
+        self.likelihood = get_likelihood(likelihood)
+        self.sampling = Sampling(seed=seed, name="sampling")
+        self.seed = seed
+        self.data_shape = tuple(encoder.input_shape[1:])
+        self.latent_dim = int(encoder.output_shape[0][-1])
+        expected = self.likelihood.n_params * int(np.prod(self.data_shape))
+        if decoder.output_shape[-1] != expected:
+            raise ValueError(f"The decoder outputs {decoder.output_shape[-1]} numbers, but this likelihood needs "
+                             f"{expected} ({self.likelihood.n_params} per data dimension).")
+        self.beta = keras.Variable(beta, trainable=False, dtype="float32", name="beta")
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction")
+        self.kl_tracker = keras.metrics.Mean(name="kl")
+
+    @property
+    def metrics(self) -> list[keras.metrics.Metric]:
+        return [self.loss_tracker, self.reconstruction_tracker, self.kl_tracker]
+
+    def prior(self) -> tfd.Distribution:
+        """The prior ``N(0, I)`` over the latent space."""
+        return tfd.MultivariateNormalDiag(loc=tf.zeros(self.latent_dim), scale_diag=tf.ones(self.latent_dim))
+
+    def posterior(self, x: tf.Tensor, training: bool = False) -> tfd.Distribution:
+        """The approximate posterior ``q(z|x)``, batch shape (batch,)."""
+        z_mean, z_log_var = self.encoder(x, training=training)
+        return tfd.MultivariateNormalDiag(loc=z_mean, scale_diag=tf.exp(0.5 * z_log_var))
+
+    def terms(self, x: tf.Tensor, training: bool = False) -> tuple[tf.Tensor, tf.Tensor]:
+        """Per-example reconstruction term ``-log p(x|z)`` (one z sample) and ``KL(q(z|x) || p(z))``."""
+        z_mean, z_log_var = self.encoder(x, training=training)
+        z = self.sampling([z_mean, z_log_var])
+        params = self.decoder(z, training=training)
+        flat = tf.reshape(tf.cast(x, params.dtype), (tf.shape(x)[0], -1))
+        reconstruction = -self.likelihood.distribution(params).log_prob(flat)
+        posterior = tfd.MultivariateNormalDiag(loc=z_mean, scale_diag=tf.exp(0.5 * z_log_var))
+        kl = tfd.kl_divergence(posterior, self.prior())
+        return reconstruction, kl
+
+    def _update(self, reconstruction: tf.Tensor, kl: tf.Tensor) -> dict[str, tf.Tensor]:
+        self.loss_tracker.update_state(reconstruction + self.beta * kl)
+        self.reconstruction_tracker.update_state(reconstruction)
+        self.kl_tracker.update_state(kl)
+        return {metric.name: metric.result() for metric in self.metrics}
+
+    def train_step(self, data: Any) -> dict[str, tf.Tensor]:
+        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        with tf.GradientTape() as tape:
+            reconstruction, kl = self.terms(x, training=True)
+            loss = tf.reduce_mean(reconstruction + self.beta * kl)
+        gradients = tape.gradient(loss, self.trainable_weights)
+        self.optimizer.apply_gradients(zip(gradients, self.trainable_weights, strict=True))
+        return self._update(reconstruction, kl)
+
+    def test_step(self, data: Any) -> dict[str, tf.Tensor]:
+        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        return self._update(*self.terms(x, training=False))
+
+    def call(self, x: tf.Tensor, training: bool = False) -> tf.Tensor:
+        """Mean of ``p(x|z)`` at ``z`` = the posterior mean, in the data's shape."""
+        z_mean, _ = self.encoder(x, training=training)
+        return self._mean_image(self.decoder(z_mean, training=training))
+
+    def _mean_image(self, params: tf.Tensor) -> tf.Tensor:
+        return tf.reshape(self.likelihood.mean(params), (-1, *self.data_shape))
+
+    # -- numpy conveniences, batched ---------------------------------------------------------------
+
+    def encode(self, x: np.ndarray, batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior means and log-variances of ``x``, each (n, latent_dim)."""
+        z_mean, z_log_var = self.encoder.predict(x, batch_size=batch_size, verbose=0)
+        return z_mean, z_log_var
+
+    def decode(self, z: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+        """Mean of ``p(x|z)`` for latent points ``z`` (n, latent_dim), in one batched pass; (n, *data shape)."""
+        params = self.decoder.predict(np.asarray(z, np.float32), batch_size=batch_size, verbose=0)
+        return np.asarray(self._mean_image(params))
+
+    def reconstruct(self, x: np.ndarray) -> np.ndarray:
+        """Decode the posterior means of ``x``."""
+        return self.decode(self.encode(x)[0])
+
+    def generate(self, n: int, seed: int = 0, sample_likelihood: bool = False) -> np.ndarray:
+        """``n`` samples: ``z ~ N(0, I)`` decoded to the likelihood's mean, or sampled from it if asked."""
+        z = np.random.default_rng(seed).standard_normal((n, self.latent_dim)).astype(np.float32)
+        if not sample_likelihood:
+            return self.decode(z)
+        params = self.decoder.predict(z, batch_size=4096, verbose=0)
+        samples = self.likelihood.distribution(params).sample(seed=seed)
+        return np.asarray(samples).reshape(n, *self.data_shape)
+
+    def neg_elbo(self, x: np.ndarray, n_samples: int = 10, batch_size: int = 1000, seed: int = 0) -> float:
+        """Monte-Carlo estimate of ``-ELBO`` in nats per example (``beta`` ignored: this is the true ELBO).
+
+        Each example's reconstruction term is averaged over ``n_samples`` draws of ``z``; the KL term is exact.
+        """
+        generator = keras.random.SeedGenerator(seed)
+        prior = self.prior()
+        totals = []
+        for start in range(0, len(x), batch_size):
+            batch = tf.convert_to_tensor(np.asarray(x[start:start + batch_size], np.float32))
+            flat = tf.reshape(batch, (tf.shape(batch)[0], -1))
+            z_mean, z_log_var = self.encoder(batch)
+            kl = tfd.kl_divergence(tfd.MultivariateNormalDiag(z_mean, tf.exp(0.5 * z_log_var)), prior)
+            reconstruction = tf.zeros_like(kl)
+            for _ in range(n_samples):
+                eps = keras.random.normal(tf.shape(z_mean), seed=generator)
+                params = self.decoder(z_mean + tf.exp(0.5 * z_log_var) * eps)
+                reconstruction -= self.likelihood.distribution(params).log_prob(flat) / n_samples
+            totals.append((reconstruction + kl).numpy())
+        return float(np.concatenate(totals).mean())
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "encoder": keras.saving.serialize_keras_object(self.encoder),
+            "decoder": keras.saving.serialize_keras_object(self.decoder),
+            "likelihood": keras.saving.serialize_keras_object(self.likelihood),
+            "beta": float(self.beta.numpy()),
+            "seed": self.seed,
+            "name": self.name,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> VAE:
+        config = dict(config)
+        for key in ("encoder", "decoder", "likelihood"):
+            config[key] = keras.saving.deserialize_keras_object(config[key])
+        return cls(**config)
+
+    def build(self, input_shape: Any = None) -> None:
+        """Encoder and decoder are built on construction; nothing else has weights."""
+        self.built = True
+
+
+def build_vae(data_shape: Sequence[int], latent_dim: int, likelihood: Any = "bernoulli",
+              encoder_hidden: Sequence[int] = (512, 256), decoder_hidden: Sequence[int] = (256, 512),
+              activation: str = "relu", beta: float = 1.0, seed: int | None = None,
+              learning_rate: float = 1e-3, jit_compile: bool | str = "auto") -> VAE:
+    """Build and compile an MLP VAE with Adam; the usual entry point.
+
+    Parameters
+    ----------
+    data_shape : sequence of int
+        Shape of one example, e.g. ``(28, 28)`` or ``(2,)``.
+    latent_dim : int
+        Dimension of ``z``.
+    likelihood : str or likelihood object
+        See :func:`get_likelihood`.
+    seed : int, optional
+        Seeds the weights' initialisation and the sampling layer (with ``keras.utils.set_random_seed``).
+    """
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
+    likelihood = get_likelihood(likelihood)
+    encoder = build_encoder(data_shape, latent_dim, encoder_hidden, activation)
+    decoder = build_decoder(latent_dim, int(np.prod(data_shape)), likelihood.n_params, decoder_hidden, activation)
+    vae = VAE(encoder, decoder, likelihood=likelihood, beta=beta, seed=seed, name="vae")
+    vae.compile(optimizer=keras.optimizers.Adam(learning_rate), jit_compile=jit_compile)
+    return vae
+
+
+def make_dataset(x: np.ndarray, batch_size: int = 128, shuffle: bool = True, seed: int = 0,
+                 binarize: bool = False) -> tf.data.Dataset:
+    """A ``tf.data`` pipeline of float32 batches: shuffled each epoch, optionally re-binarised, prefetched.
+
+    ``binarize=True`` draws each pixel as Bernoulli(grey level) anew every epoch ("dynamic binarisation"),
+    the standard protocol for a Bernoulli likelihood on MNIST.
+    """
+    dataset = tf.data.Dataset.from_tensor_slices(np.asarray(x, np.float32))
+    if shuffle:
+        dataset = dataset.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.batch(batch_size)
+    if binarize:
+        dataset = dataset.map(
+            lambda b: tf.cast(tf.random.uniform(tf.shape(b), seed=seed) < b, tf.float32),
+            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True,
+        )
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def binarize(x: np.ndarray, seed: int = 0) -> np.ndarray:
+    """One fixed stochastic binarisation of grey levels in [0, 1]: pixel ~ Bernoulli(grey level)."""
+    return (np.random.default_rng(seed).random(x.shape) < x).astype(np.float32)
+
+
+# ----------------------------------------------------------------------------- callbacks
+
+
+class KLAnnealing(keras.callbacks.Callback):
+    """Set ``beta`` before each epoch from a schedule ``epoch (0-based) -> beta``.
+
+    ``KLAnnealing.linear(warmup)`` ramps beta from 0 to 1 over ``warmup`` epochs.
+    """
+
+    def __init__(self, schedule: Callable[[int], float]) -> None:
+        super().__init__()
+        self.schedule = schedule
+
+    @classmethod
+    def linear(cls, warmup: int, start: float = 0.0, end: float = 1.0) -> KLAnnealing:
+        return cls(lambda epoch: end if warmup <= 0 else start + (end - start) * min(1.0, epoch / warmup))
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.model.beta.assign(float(self.schedule(epoch)))
+
+
+class FigureSnapshots(keras.callbacks.Callback):
+    """At chosen epochs, make figures of the model (and save them as PNGs if ``directory`` is given).
+
+    Parameters
+    ----------
+    epochs : sequence of int
+        1-based epochs after which to make figures; ``0`` means before training.
+    make_figure : callable
+        ``make_figure(model, epoch) -> matplotlib Figure``.
+    directory : path, optional
+        Where to save ``snapshot_epoch{NNN}.png``.
+
+    The figures are kept in ``self.figures`` (epoch -> Figure) and detached from pyplot, so they are shown
+    only when the notebook displays them.
+    """
+
+    def __init__(self, epochs: Sequence[int], make_figure: Callable[[keras.Model, int], Any],
+                 directory: str | Path | None = None) -> None:
+        super().__init__()
+        self.epochs = set(epochs)
+        self.make_figure = make_figure
+        self.directory = Path(directory) if directory is not None else None
+        self.figures: dict[int, Any] = {}
+
+    def _snapshot(self, epoch: int) -> None:
+        import matplotlib.pyplot as plt
+
+        figure = self.make_figure(self.model, epoch)
+        plt.close(figure)
+        self.figures[epoch] = figure
+        if self.directory is not None:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            figure.savefig(self.directory / f"snapshot_epoch{epoch:03d}.png", dpi=80)
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        if 0 in self.epochs:
+            self._snapshot(0)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if epoch + 1 in self.epochs:
+            self._snapshot(epoch + 1)
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Record the wall-clock seconds of every epoch in ``self.seconds``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seconds: list[float] = []
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.seconds.append(time.perf_counter() - self._start)
+
+
+def latent_grid(n: int = 15, quantile: float = 0.95) -> np.ndarray:
+    """An ``n x n`` grid of 2-D latent points at evenly spaced quantiles of N(0, 1); shape (n * n, 2).
+
+    Row-major, with the second coordinate decreasing down the rows, so a mosaic matches the axes of a
+    latent scatter plot.
+    """
+    from scipy.stats import norm
+
+    values = norm.ppf(np.linspace(1 - quantile, quantile, n))
+    grid_x, grid_y = np.meshgrid(values, values[::-1])
+    return np.stack([grid_x.ravel(), grid_y.ravel()], axis=1).astype(np.float32)

@@ -1,0 +1,189 @@
+"""course_utils.vae: shapes, the loss terms against their definitions, training, seeding, saving."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+from scipy.stats import norm
+
+from course_utils import plotting
+from course_utils import vae as V
+
+keras, tf, tfd = V.keras, V.tf, V.tfd
+
+
+@pytest.fixture(scope="module")
+def tiny_images():
+    """256 binary 8x8 images: random bars, so there is structure to learn."""
+    rng = np.random.default_rng(0)
+    images = np.zeros((256, 8, 8), np.float32)
+    rows, cols = rng.integers(0, 8, 256), rng.integers(0, 8, 256)
+    images[np.arange(256), rows, :] = 1
+    images[np.arange(256), :, cols] = 1
+    return images
+
+
+def _model(latent=2, likelihood="bernoulli", seed=0, shape=(8, 8)):
+    return V.build_vae(shape, latent, likelihood=likelihood, encoder_hidden=(32,), decoder_hidden=(32,),
+                       seed=seed, jit_compile=False)
+
+
+def test_shapes(tiny_images):
+    model = _model(latent=3)
+    assert model.encoder.name == "encoder" and model.decoder.name == "decoder"
+    z_mean, z_log_var = model.encode(tiny_images[:5])
+    assert z_mean.shape == z_log_var.shape == (5, 3)
+    assert model.decode(np.zeros((4, 3))).shape == (4, 8, 8)
+    assert model.reconstruct(tiny_images[:6]).shape == (6, 8, 8)
+    assert model.generate(7).shape == (7, 8, 8)
+    assert model(tiny_images[:2]).shape == (2, 8, 8)
+    samples = model.generate(5, sample_likelihood=True)
+    assert set(np.unique(samples)) <= {0.0, 1.0}
+    learned = _model(likelihood="gaussian-learned", shape=(2,))
+    assert learned.decoder.output_shape == (None, 4)
+    assert learned.generate(3, sample_likelihood=True).shape == (3, 2)
+
+
+def test_decoder_that_does_not_fit_the_likelihood_is_refused():
+    encoder = V.build_encoder((2,), 2, (8,))
+    decoder = V.build_decoder(2, 2, n_params=1, hidden=(8,))
+    with pytest.raises(ValueError, match="needs 4"):
+        V.VAE(encoder, decoder, likelihood="gaussian-learned")
+    with pytest.raises(ValueError, match="Unknown likelihood"):
+        V.get_likelihood("poisson")
+    with pytest.raises(ValueError, match="positive scale"):
+        V.GaussianLikelihood(scale=0.0)
+
+
+def test_likelihoods_match_their_formulas():
+    x = np.array([[0.0, 1.0, 1.0]], np.float32)
+    logits = np.array([[0.3, -1.2, 2.0]], np.float32)
+    p = 1 / (1 + np.exp(-logits))
+    bce = -(x * np.log(p) + (1 - x) * np.log(1 - p)).sum()
+    assert float(V.BernoulliLikelihood().distribution(logits).log_prob(x)[0]) == pytest.approx(-bce, rel=1e-5)
+    gauss = V.GaussianLikelihood(scale=0.5)
+    expected = norm.logpdf(x, loc=logits, scale=0.5).sum()
+    assert float(gauss.distribution(logits).log_prob(x)[0]) == pytest.approx(expected, rel=1e-5)
+    learned = V.GaussianLikelihood(scale=None, min_scale=1e-3)
+    params = np.concatenate([logits, np.zeros_like(logits)], axis=1)
+    scale = np.log(2.0) + 1e-3  # softplus(0) + min_scale
+    assert float(learned.distribution(params).log_prob(x)[0]) == pytest.approx(
+        norm.logpdf(x, loc=logits, scale=scale).sum(), rel=1e-5)
+
+
+def test_analytic_kl_matches_monte_carlo(tiny_images):
+    model = _model(latent=4)
+    q = model.posterior(tiny_images[:3])
+    z = q.sample(200_000, seed=1)
+    monte_carlo = tf.reduce_mean(q.log_prob(z) - model.prior().log_prob(z), axis=0).numpy()
+    _, kl = model.terms(tiny_images[:3])
+    np.testing.assert_allclose(kl.numpy(), monte_carlo, rtol=0.02, atol=0.01)
+    assert np.all(kl.numpy() >= 0)
+
+
+def test_loss_decreases_on_a_tiny_data_set(tiny_images):
+    model = _model()
+    history = model.fit(V.make_dataset(tiny_images, 32), epochs=40, verbose=0, shuffle=False)
+    loss = history.history["loss"]
+    assert loss[-1] < 0.75 * loss[0]
+    assert set(history.history) == {"loss", "reconstruction", "kl"}
+    np.testing.assert_allclose(history.history["loss"][-1],
+                               history.history["reconstruction"][-1] + history.history["kl"][-1], rtol=1e-4)
+
+
+def test_seeded_runs_are_repeatable(tiny_images):
+    def run(seed):
+        model = _model(seed=seed)
+        history = model.fit(V.make_dataset(tiny_images, 32, seed=seed, binarize=True), epochs=3, verbose=0,
+                            shuffle=False)
+        return history.history["loss"], model.decode(np.ones((2, 2)))
+
+    (loss_a, out_a), (loss_b, out_b), (loss_c, _) = run(3), run(3), run(4)
+    assert loss_a == loss_b
+    np.testing.assert_array_equal(out_a, out_b)
+    assert loss_a != loss_c
+
+
+def test_save_and_load_round_trip(tmp_path, tiny_images):
+    model = _model(likelihood="gaussian-learned", shape=(8, 8))
+    model.beta.assign(0.5)
+    model.fit(V.make_dataset(tiny_images, 64), epochs=1, verbose=0, shuffle=False)
+    path = tmp_path / "vae.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert isinstance(loaded, V.VAE) and isinstance(loaded.likelihood, V.GaussianLikelihood)
+    assert loaded.likelihood.scale is None and float(loaded.beta.numpy()) == 0.5
+    np.testing.assert_allclose(loaded.encode(tiny_images[:4])[0], model.encode(tiny_images[:4])[0], rtol=1e-6)
+    np.testing.assert_allclose(loaded.decode(np.ones((3, 2))), model.decode(np.ones((3, 2))), rtol=1e-6)
+
+
+def test_neg_elbo_is_reconstruction_plus_kl_and_seeded(tiny_images):
+    model = _model()
+    model.beta.assign(0.1)  # beta must not enter the ELBO estimate
+    a = model.neg_elbo(tiny_images, n_samples=50, seed=1)
+    b = model.neg_elbo(tiny_images, n_samples=50, seed=1)
+    assert a == b
+    reconstruction, kl = zip(*[model.terms(tiny_images) for _ in range(50)], strict=True)
+    direct = np.mean(np.mean([r.numpy() for r in reconstruction], axis=0) + kl[0].numpy())
+    assert a == pytest.approx(direct, rel=0.01)
+
+
+def test_kl_annealing_and_figure_snapshots(tmp_path, tiny_images):
+    model = _model()
+    seen = []
+
+    class Spy(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append(float(self.model.beta.numpy()))
+
+    def figure(m, epoch):
+        fig, ax = plt.subplots()
+        ax.set_title(f"epoch {epoch}")
+        return fig
+
+    snapshots = V.FigureSnapshots([0, 2], figure, directory=tmp_path)
+    model.fit(V.make_dataset(tiny_images, 64), epochs=4, verbose=0, shuffle=False,
+              callbacks=[V.KLAnnealing.linear(warmup=2), Spy(), snapshots])
+    assert seen == [0.0, 0.5, 1.0, 1.0]
+    assert sorted(snapshots.figures) == [0, 2]
+    assert snapshots.figures[2].axes[0].get_title() == "epoch 2"
+    assert (tmp_path / "snapshot_epoch002.png").exists() and (tmp_path / "snapshot_epoch000.png").exists()
+
+
+def test_dataset_pipeline_and_binarisation(tiny_images):
+    grey = np.full((10, 4), 0.5, np.float32)
+    batches = list(V.make_dataset(grey, 4, binarize=True).as_numpy_iterator())
+    assert [len(b) for b in batches] == [4, 4, 2]
+    values = np.concatenate(batches)
+    assert set(np.unique(values)) == {0.0, 1.0}
+    fixed = V.binarize(np.full((1000,), 0.3), seed=2)
+    assert abs(fixed.mean() - 0.3) < 0.05 and np.array_equal(fixed, V.binarize(np.full((1000,), 0.3), seed=2))
+
+
+def test_latent_grid_is_ordered_like_a_scatter_plot():
+    grid = V.latent_grid(n=3, quantile=0.9)
+    assert grid.shape == (9, 2)
+    assert grid[0, 0] < grid[2, 0] and grid[0, 1] > grid[6, 1]  # left to right, top to bottom
+    np.testing.assert_allclose(grid[4], [0, 0], atol=1e-6)
+
+
+def test_vae_snapshot_plot(tiny_images):
+    model = _model()
+    labels = np.arange(len(tiny_images)) % 3
+    fig = plotting.plot_vae_snapshot(model, 5, tiny_images[:8], np.zeros((4, 2)), tiny_images, labels,
+                                     V.latent_grid(4))
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == ["Test set, posterior means", "Test digits (top) and reconstructions",
+                      "Samples: z ~ N(0, I) decoded", "Decoded latent grid"]
+    assert "after epoch 5" in fig._suptitle.get_text()
+    assert plotting.mosaic(np.zeros((10, 3, 2)), ncols=4).shape == (3 * 4 - 1, 4 * 3 - 1)
+    plt.close("all")
+
+
+def test_loss_curve_plot():
+    fig = plotting.plot_loss_curves({"loss": [3, 2, 1], "val_loss": [3.5, 2.5, 1.5]})
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["train", "test"]
+    assert ax.get_xlabel() == "epoch" and "ELBO" in ax.get_ylabel()
+    plt.close("all")
