@@ -1,8 +1,8 @@
 """course_utils: the helpers behind the course-kit notebooks.
 
 Modules by concern: :mod:`~course_utils.data` (offline datasets), :mod:`~course_utils.pca` (PCA by SVD),
-:mod:`~course_utils.plotting` (figures), :mod:`~course_utils.report` (headline results),
-:mod:`~course_utils.notebook` (notebook set-up, quiet TensorFlow).
+:mod:`~course_utils.evacuation` (people in an area, critical numbers), :mod:`~course_utils.plotting` (figures),
+:mod:`~course_utils.report` (headline results), :mod:`~course_utils.notebook` (notebook set-up, quiet TensorFlow).
 """
 
 __version__ = "0.1.0"

