@@ -198,6 +198,7 @@ def plot_vae_snapshot(model, epoch: int, x_fixed: np.ndarray, z_prior: np.ndarra
         plot_image_grid(model.decode(z_grid), ncols=n, ax=axes.pop(0), title="Decoded latent grid")
     fig.suptitle(f"Latent dimension {model.latent_dim}, after epoch {epoch}")
     fig.tight_layout()
+    return fig
 
 
 def plot_evacuation(points: np.ndarray, area: tuple[tuple[float, float], tuple[float, float]],
