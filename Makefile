@@ -30,13 +30,14 @@ run: $(STAMP)
 	$(BIN)/python tools/run_notebooks.py --out build
 
 ## The tests: lint, unit tests of course_utils, and nbval regression of every committed notebook.
+## Training cells run under the small CI profile (fewer epochs; those cells are nbval-ignore-output).
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest tests notebooks $(NBVAL)
+	COURSE_KIT_PROFILE=small $(BIN)/python -m pytest tests notebooks $(NBVAL)
 
 ## nbval alone (e.g. three times in a row: `make nbval nbval nbval` runs it once; use a loop).
 nbval: $(STAMP)
-	$(BIN)/python -m pytest notebooks $(NBVAL)
+	COURSE_KIT_PROFILE=small $(BIN)/python -m pytest notebooks $(NBVAL)
 
 ## Maintainer: re-execute the committed notebooks in place and refresh README's results table.
 refresh: $(STAMP)

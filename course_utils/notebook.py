@@ -7,9 +7,13 @@ import os
 import sys
 from collections.abc import Iterator
 from types import ModuleType
+from typing import Any
 
 import matplotlib as mpl
 import numpy as np
+
+PROFILE_ENV = "COURSE_KIT_PROFILE"
+"""Environment variable choosing the training profile: ``full`` (default) or ``small`` (CI)."""
 
 TF_QUIET_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"}
 """Environment that silences TensorFlow's Python-side logging and makes CPU results repeatable."""
@@ -63,3 +67,20 @@ def setup_notebook(seed: int = 0) -> np.random.Generator:
         }
     )
     return np.random.default_rng(seed)
+
+
+def training_profile() -> str:
+    """The training profile: ``"full"`` (default; the committed outputs) or ``"small"`` (``$COURSE_KIT_PROFILE``).
+
+    The small profile exists for CI only: it shortens training cells (fewer epochs), which must be tagged
+    ``nbval-ignore-output``; it must never change what a strictly compared cell prints.
+    """
+    profile = os.environ.get(PROFILE_ENV, "full")
+    if profile not in {"full", "small"}:
+        raise ValueError(f"{PROFILE_ENV} must be 'full' or 'small'; got {profile!r}.")
+    return profile
+
+
+def by_profile(full: Any, small: Any) -> Any:
+    """``full`` under the full profile, ``small`` under the small (CI) one."""
+    return small if training_profile() == "small" else full

@@ -126,11 +126,11 @@ def plot_trajectories(positions: np.ndarray, pedestrians: Sequence[int] = (0, 1)
 
 
 def mosaic(images: np.ndarray, ncols: int = 8, pad: int = 1) -> np.ndarray:
-    """Tile images (n, h, w) into one 2-D array, ``ncols`` per row, separated by ``pad`` pixels of 1."""
+    """Tile images (n, h, w) into one 2-D array, ``ncols`` per row, separated by ``pad`` pixels of 0."""
     images = np.asarray(images)
     n, h, w = images.shape
     nrows = int(np.ceil(n / ncols))
-    out = np.ones((nrows * (h + pad) - pad, ncols * (w + pad) - pad), dtype=np.float32)
+    out = np.zeros((nrows * (h + pad) - pad, ncols * (w + pad) - pad), dtype=np.float32)
     for k, image in enumerate(images):
         r, c = divmod(k, ncols)
         out[r * (h + pad): r * (h + pad) + h, c * (w + pad): c * (w + pad) + w] = image

@@ -454,6 +454,23 @@ class EpochTimer(keras.callbacks.Callback):
         self.seconds.append(time.perf_counter() - self._start)
 
 
+def model_table(model: keras.Model):
+    """A table (pandas DataFrame) of a model's layers: name, output shape, number of parameters.
+
+    Deterministic text, unlike ``summary()``, whose layout depends on the console.
+    """
+    import pandas as pd
+
+    rows = []
+    for layer in model.layers:
+        shape = layer.output.shape if hasattr(layer, "output") else None
+        rows.append({"layer": layer.name, "output shape": str(tuple(shape)) if shape is not None else "",
+                     "parameters": layer.count_params()})
+    table = pd.DataFrame(rows)
+    table.attrs["total"] = int(table["parameters"].sum())
+    return table
+
+
 def latent_grid(n: int = 15, quantile: float = 0.95) -> np.ndarray:
     """An ``n x n`` grid of 2-D latent points at evenly spaced quantiles of N(0, 1); shape (n * n, 2).
 

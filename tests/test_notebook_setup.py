@@ -34,3 +34,17 @@ def test_setup_notebook():
     assert isinstance(rng, np.random.Generator)
     assert rng.integers(1000) == np.random.default_rng(5).integers(1000)
     assert mpl.rcParams["axes.grid"] is True and mpl.rcParams["figure.dpi"] == 80
+
+
+def test_training_profile(monkeypatch):
+    import pytest
+
+    from course_utils.notebook import by_profile, training_profile
+
+    monkeypatch.delenv("COURSE_KIT_PROFILE", raising=False)
+    assert training_profile() == "full" and by_profile(50, 2) == 50
+    monkeypatch.setenv("COURSE_KIT_PROFILE", "small")
+    assert training_profile() == "small" and by_profile(50, 2) == 2
+    monkeypatch.setenv("COURSE_KIT_PROFILE", "tiny")
+    with pytest.raises(ValueError, match="'full' or 'small'"):
+        training_profile()

@@ -187,3 +187,12 @@ def test_loss_curve_plot():
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["train", "test"]
     assert ax.get_xlabel() == "epoch" and "ELBO" in ax.get_ylabel()
     plt.close("all")
+
+
+def test_model_table():
+    model = _model(latent=3)
+    table = V.model_table(model.encoder)
+    assert list(table.columns) == ["layer", "output shape", "parameters"]
+    assert table["layer"].tolist() == ["x", "flatten", "hidden_1", "z_mean", "z_log_var"]
+    assert table.attrs["total"] == model.encoder.count_params() == 64 * 32 + 32 + 2 * (32 * 3 + 3)
+    assert table.loc[table.layer == "z_mean", "output shape"].item() == "(None, 3)"
