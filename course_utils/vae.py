@@ -259,27 +259,37 @@ class VAE(keras.Model):
 
     # -- numpy conveniences, batched ---------------------------------------------------------------
 
-    def encode(self, x: np.ndarray, batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    def encode(self, x: np.ndarray, batch_size: int = 8192) -> tuple[np.ndarray, np.ndarray]:
         """Posterior means and log-variances of ``x``, each (n, latent_dim)."""
-        z_mean, z_log_var = self.encoder.predict(x, batch_size=batch_size, verbose=0)
-        return z_mean, z_log_var
+        x = np.asarray(x, np.float32)
+        parts = [self.encoder(x[i:i + batch_size], training=False) for i in range(0, max(len(x), 1), batch_size)]
+        return tuple(np.concatenate([np.asarray(p[k]) for p in parts]) for k in (0, 1))
 
-    def decode(self, z: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-        """Mean of ``p(x|z)`` for latent points ``z`` (n, latent_dim), in one batched pass; (n, *data shape)."""
-        params = self.decoder.predict(np.asarray(z, np.float32), batch_size=batch_size, verbose=0)
-        return np.asarray(self._mean_image(params))
+    def _decoder_params(self, z: np.ndarray, batch_size: int) -> tf.Tensor:
+        """Decoder outputs for ``z``, in batches of direct calls (cheaper than ``predict`` per call)."""
+        z = np.asarray(z, np.float32)
+        return tf.concat([self.decoder(z[i:i + batch_size], training=False)
+                          for i in range(0, max(len(z), 1), batch_size)], axis=0)
+
+    def decode(self, z: np.ndarray, batch_size: int = 8192) -> np.ndarray:
+        """Mean of ``p(x|z)`` for latent points ``z`` (n, latent_dim), in batched passes; (n, *data shape)."""
+        return np.asarray(self._mean_image(self._decoder_params(z, batch_size)))
 
     def reconstruct(self, x: np.ndarray) -> np.ndarray:
         """Decode the posterior means of ``x``."""
         return self.decode(self.encode(x)[0])
 
-    def generate(self, n: int, seed: int = 0, sample_likelihood: bool = False) -> np.ndarray:
-        """``n`` samples: ``z ~ N(0, I)`` decoded to the likelihood's mean, or sampled from it if asked."""
-        z = np.random.default_rng(seed).standard_normal((n, self.latent_dim)).astype(np.float32)
+    def generate(self, n: int, seed: int | np.random.Generator = 0, sample_likelihood: bool = False) -> np.ndarray:
+        """``n`` samples: ``z ~ N(0, I)`` decoded to the likelihood's mean, or sampled from ``p(x|z)`` if asked.
+
+        ``seed`` may be a NumPy generator; both the latent draws and the likelihood draws follow it.
+        """
+        rng = np.random.default_rng(seed)
+        z = rng.standard_normal((n, self.latent_dim)).astype(np.float32)
         if not sample_likelihood:
             return self.decode(z)
-        params = self.decoder.predict(z, batch_size=4096, verbose=0)
-        samples = self.likelihood.distribution(params).sample(seed=seed)
+        params = self._decoder_params(z, 8192)
+        samples = self.likelihood.distribution(params).sample(seed=int(rng.integers(2**31)))
         return np.asarray(samples).reshape(n, *self.data_shape)
 
     def neg_elbo(self, x: np.ndarray, n_samples: int = 10, batch_size: int = 1000, seed: int = 0) -> float:

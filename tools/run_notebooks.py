@@ -88,8 +88,9 @@ def main(argv: list[str] | None = None) -> int:
         if error:
             failed.append(f"{path.name}: {error}")
 
-    if args.in_place:
-        update_readme(ROOT / "README.md", results)
+    if args.in_place:  # the README table covers every committed notebook, not only those just run
+        committed = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+        update_readme(ROOT / "README.md", {p.stem: results_from_notebook(p) or {} for p in committed})
     else:
         (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
 
