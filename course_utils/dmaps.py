@@ -239,6 +239,8 @@ def local_linear_residuals(predictors: np.ndarray, targets: np.ndarray, scale: f
     Y = np.asarray(targets, dtype=np.float64).reshape(len(targets), -1)
     if len(X) != len(Y):
         raise ValueError(f"predictors and targets need the same number of samples; got {len(X)}, {len(Y)}.")
+    if np.any(Y.std(axis=0) == 0):
+        raise ValueError("A constant target has no residual to normalise (phi_0 is constant: leave it out).")
     X = X - X.mean(axis=0)
     X = X / (np.sqrt(np.mean(X**2)) or 1.0)  # one common scale: conditioning only, the fit is unchanged
     h = _median_distance(X, seed=seed) / scale

@@ -129,6 +129,11 @@ def test_local_linear_residuals_tell_functions_from_new_directions():
     assert r[0] == 1.0 and r[1] < 0.1 and r[2] > 0.9
 
 
+def test_local_linear_residuals_refuse_constant_targets():
+    with pytest.raises(ValueError, match="constant"):
+        local_linear_residuals(np.arange(10.0), np.ones(10))
+
+
 def test_false_neighbors_detect_a_fold():
     X, t = circle(500)
     assert false_neighbor_fraction(X, X) == 0.0
