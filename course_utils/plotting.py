@@ -228,3 +228,138 @@ def plot_evacuation(points: np.ndarray, area: tuple[tuple[float, float], tuple[f
     ax.set_aspect("equal", adjustable="datalim")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=2, frameon=False)  # off the plan
     return fig
+
+
+# Diffusion maps (notebook 02) ------------------------------------------------------------------------------
+
+
+def _axes_3d(ax: Axes | None, figsize: tuple[float, float] | None = None) -> tuple[Figure, Axes]:
+    if ax is None:
+        fig = plt.figure(figsize=figsize)
+        return fig, fig.add_subplot(projection="3d")
+    if getattr(ax, "name", "") != "3d":
+        raise ValueError("A 3-D plot needs axes made with projection='3d'.")
+    return ax.figure, ax
+
+
+def plot_eigenfunctions(t: np.ndarray, eigenfunctions: np.ndarray, eigenvalues: np.ndarray | None = None,
+                        indices: Sequence[int] = range(5), xlabel: str = "$t_k$",
+                        title: str = "Eigenfunctions of the largest eigenvalues", ax: Axes | None = None) -> Figure:
+    """Plot eigenfunctions ``phi_l`` (columns of ``eigenfunctions``, shape (N, L + 1)) against ``t``, one line each.
+
+    The legend names each ``phi_l`` with its eigenvalue ``lambda_l`` when ``eigenvalues`` is given.
+    """
+    fig, ax = _axes(ax)
+    order = np.argsort(t)
+    for ell in indices:
+        label = rf"$\phi_{{{ell}}}$"
+        if eigenvalues is not None:
+            label += rf", $\lambda_{{{ell}}}$ = {eigenvalues[ell]:.4f}"
+        ax.plot(t[order], eigenfunctions[order, ell], lw=1.5, label=label)
+    ax.set(xlabel=xlabel, ylabel=r"$\phi_l$", title=title)
+    ax.legend(loc="best", fontsize="small")
+    return fig
+
+
+def plot_point_cloud_3d(X: np.ndarray, color: np.ndarray | None = None, color_label: str = "",
+                        title: str = "Point cloud", labels: Sequence[str] = ("$x$", "$y$", "$z$"),
+                        line: bool = False, ax: Axes | None = None) -> Figure:
+    """3-D scatter of ``X[:, :3]`` coloured by ``color`` (with a labelled colour bar); ``line`` joins the points.
+
+    ``ax`` must be a 3-D axes (``projection="3d"``); without one a new figure is made.
+    """
+    fig, ax = _axes_3d(ax, figsize=(6.4, 5.2))
+    if line:
+        ax.plot(X[:, 0], X[:, 1], X[:, 2], color="0.6", lw=0.5, label="curve in time order")
+    points = ax.scatter(X[:, 0], X[:, 1], X[:, 2], c=color, s=4, cmap="viridis", label="samples")
+    if color is not None:
+        fig.colorbar(points, ax=ax, shrink=0.6, pad=0.1, label=color_label)
+    ax.set(xlabel=labels[0], ylabel=labels[1], zlabel=labels[2], title=title)
+    ax.legend(loc="upper left", fontsize="small")
+    return fig
+
+
+def plot_embedding_2d(E: np.ndarray, color: np.ndarray | None = None, color_label: str = "",
+                      title: str = "Embedding", labels: Sequence[str] = ("first coordinate", "second coordinate"),
+                      line: bool = False, ax: Axes | None = None) -> Figure:
+    """2-D scatter of ``E[:, :2]`` coloured by ``color`` (labelled colour bar); ``line`` joins the points in order."""
+    fig, ax = _axes(ax)
+    if line:
+        ax.plot(E[:, 0], E[:, 1], color="0.6", lw=0.5, label="curve in time order")
+    points = ax.scatter(E[:, 0], E[:, 1], c=color, s=4, cmap="viridis", label="samples")
+    if color is not None:
+        fig.colorbar(points, ax=ax, label=color_label)
+    ax.set(xlabel=labels[0], ylabel=labels[1], title=title)
+    ax.legend(loc="best", fontsize="small")
+    return fig
+
+
+def plot_eigenfunctions_against(eigenfunctions: np.ndarray, against: int = 1, indices: Sequence[int] = range(1, 11),
+                                color: np.ndarray | None = None, color_label: str = "",
+                                residuals: dict[int, float] | None = None, ncols: int = 5,
+                                suptitle: str | None = None, axes: Sequence[Axes] | None = None) -> Figure:
+    """One panel per ``phi_l`` (``l`` in ``indices``) plotted against ``phi_against``, coloured by ``color``.
+
+    A panel's title gives ``residuals[l]`` when known (e.g. the local-linear residual of ``phi_l`` given
+    ``phi_against``). ``axes`` (one per index) draws into existing axes; by default a grid is made.
+    """
+    indices = list(indices)
+    if axes is None:
+        nrows = int(np.ceil(len(indices) / ncols))
+        fig, grid = plt.subplots(nrows, ncols, figsize=(3.1 * ncols, 2.9 * nrows), squeeze=False)
+        axes = list(grid.flat)
+        for ax in axes[len(indices):]:
+            ax.axis("off")
+    else:
+        axes = list(axes)
+        fig = axes[0].figure
+    if len(axes) < len(indices):
+        raise ValueError(f"Got {len(axes)} axes for {len(indices)} eigenfunctions.")
+    points = None
+    for ax, ell in zip(axes, indices, strict=False):
+        points = ax.scatter(eigenfunctions[:, against], eigenfunctions[:, ell], c=color, s=2, cmap="viridis")
+        title = rf"$\phi_{{{ell}}}$"
+        if residuals is not None and ell in residuals:
+            title += f" (residual {residuals[ell]:.2f})"
+        ax.set(xlabel=rf"$\phi_{{{against}}}$", ylabel=rf"$\phi_{{{ell}}}$", title=title)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    if color is not None and points is not None:
+        fig.colorbar(points, ax=axes[: len(indices)], shrink=0.8, label=color_label)
+    return fig
+
+
+def plot_residuals(series: dict[str, np.ndarray], indices: Sequence[int], threshold: float = 0.5,
+                   chosen: int | None = None, title: str = "Local-linear-regression residuals",
+                   ax: Axes | None = None) -> Figure:
+    """Grouped bars of residuals per eigenfunction (one colour per series), the threshold and the chosen index.
+
+    ``series`` maps a legend label to residuals aligned with ``indices`` (the ``l`` of each ``phi_l``).
+    """
+    fig, ax = _axes(ax, figsize=(7.5, 4.2))
+    indices = np.asarray(list(indices))
+    width = 0.8 / max(len(series), 1)
+    for k, (label, values) in enumerate(series.items()):
+        ax.bar(indices + (k - (len(series) - 1) / 2) * width, values, width=width, label=label)
+    ax.axhline(threshold, color="C3", ls="--", label=f"threshold {threshold:g}")
+    if chosen is not None:
+        ax.axvline(chosen, color="0.3", ls=":", label=rf"first above: $\phi_{{{chosen}}}$")
+    ax.set(xlabel="eigenfunction index $l$", ylabel="normalised residual", title=title, xticks=indices,
+           ylim=(0, 1.15))
+    ax.legend(loc="upper left", fontsize="small")
+    return fig
+
+
+def plot_false_neighbors(dimensions: Sequence[int], fractions: dict[str, Sequence[float]],
+                         title: str = "False nearest neighbours", ax: Axes | None = None) -> Figure:
+    """Fraction of false nearest neighbours against the number of embedding coordinates, one line per method."""
+    fig, ax = _axes(ax)
+    for k, (label, values) in enumerate(fractions.items()):
+        ax.plot(dimensions, 100 * np.asarray(values), "o-", ms=6 - 2 * k, label=label)
+    ax.set(xlabel="number of coordinates", ylabel="false nearest neighbours (%)", title=title,
+           xticks=list(dimensions))
+    ax.legend(loc="best")
+    return fig

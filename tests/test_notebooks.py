@@ -19,6 +19,12 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 EXPECTED_KEYS = {
     "01_pca": {"pca_dataset_pc1_energy", "raccoon_loss_L10", "raccoon_L_below_1pct",
                "pedestrians_loss_2pc", "pedestrians_loss_3pc"},
+    "02_diffusion_maps": {"circle_min_abs_corr", "circle_max_eigenvalue_rel_error",
+                          "swissroll_first_not_function_of_phi1", "swissroll_min_mode_corr",
+                          "swissroll_pca_energy_pc1", "swissroll_pca_energy_pc2", "swissroll_pca_energy_pc3",
+                          "swissroll_pca_loss_2pc", "swissroll_pca2_false_neighbors", "swissroll_dmap2_false_neighbors",
+                          "noisy_roll_first_not_function_of_phi1", "noisy_roll_phi1_corr",
+                          "pedestrians_dmap_n_eigenfunctions"},
 }
 
 
