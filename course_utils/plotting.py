@@ -363,3 +363,32 @@ def plot_false_neighbors(dimensions: Sequence[int], fractions: dict[str, Sequenc
            xticks=list(dimensions))
     ax.legend(loc="best")
     return fig
+
+
+def plot_vae_2d_snapshot(model, epoch: int, x_test: np.ndarray, to_data, area=None, n_generated: int = 1000,
+                         seed: int = 0, units: str = "m") -> Figure:
+    """Two panels showing a VAE of 2-D data at an epoch: test reconstructions, and generated samples.
+
+    Left: the test points (grey) and their reconstructions (mean of ``p(x|z)`` at the posterior mean).
+    Right: the test points (grey) and ``n_generated`` samples ``x ~ p(x|z)``, ``z ~ N(0, I)``.
+    ``to_data`` maps the model's (scaled) coordinates back to the data's; ``area`` is drawn if given.
+    """
+    from matplotlib.patches import Rectangle
+
+    data = to_data(x_test)
+    panels = [(to_data(model.reconstruct(x_test)), "reconstructions of the test set", "C0"),
+              (to_data(model.generate(n_generated, seed=seed, sample_likelihood=True)),
+               f"{n_generated} generated samples", "C3")]
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.8), sharex=True, sharey=True)
+    for ax, (points, label, colour) in zip(axes, panels, strict=True):
+        ax.scatter(data[:, 0], data[:, 1], s=4, color="0.75", label="test data")
+        ax.scatter(points[:, 0], points[:, 1], s=4, color=colour, alpha=0.7, label=label)
+        if area is not None:
+            (x0, x1), (y0, y1) = area
+            ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, edgecolor="C1", lw=2,
+                                   label="sensitive area", zorder=3))
+        ax.set(xlabel=f"x ({units})", ylabel=f"y ({units})", title=label.capitalize())
+        ax.legend(loc="lower right", fontsize="small", markerscale=3)
+    fig.suptitle(f"After epoch {epoch}")
+    fig.tight_layout()
+    return fig

@@ -196,3 +196,13 @@ def test_model_table():
     assert table["layer"].tolist() == ["x", "flatten", "hidden_1", "z_mean", "z_log_var"]
     assert table.attrs["total"] == model.encoder.count_params() == 64 * 32 + 32 + 2 * (32 * 3 + 3)
     assert table.loc[table.layer == "z_mean", "output shape"].item() == "(None, 3)"
+
+
+def test_vae_2d_snapshot_plot():
+    model = _model(likelihood="gaussian-learned", shape=(2,))
+    x = np.random.default_rng(0).normal(size=(50, 2)).astype(np.float32)
+    fig = plotting.plot_vae_2d_snapshot(model, 3, x, lambda p: 10 * p, area=((0, 1), (0, 1)), n_generated=20)
+    assert [ax.get_title() for ax in fig.axes] == ["Reconstructions of the test set", "20 generated samples"]
+    assert all(ax.get_xlabel() == "x (m)" and ax.get_legend() is not None for ax in fig.axes)
+    assert len(fig.axes[1].collections[1].get_offsets()) == 20 and len(fig.axes[0].patches) == 1
+    plt.close("all")
