@@ -279,13 +279,18 @@ class VAE(keras.Model):
         """Decode the posterior means of ``x``."""
         return self.decode(self.encode(x)[0])
 
-    def generate(self, n: int, seed: int | np.random.Generator = 0, sample_likelihood: bool = False) -> np.ndarray:
-        """``n`` samples: ``z ~ N(0, I)`` decoded to the likelihood's mean, or sampled from ``p(x|z)`` if asked.
+    def generate(self, n: int, seed: int | np.random.Generator = 0, sample_likelihood: bool = False,
+                 z_sampler: Callable[[int, np.random.Generator], np.ndarray] | None = None) -> np.ndarray:
+        """``n`` samples: ``z`` decoded to the likelihood's mean, or sampled from ``p(x|z)`` if asked.
 
-        ``seed`` may be a NumPy generator; both the latent draws and the likelihood draws follow it.
+        ``z`` comes from the prior ``N(0, I)``, or from ``z_sampler(n, rng)`` (e.g.
+        :func:`latent_gmm_sampler`). ``seed`` may be a NumPy generator; every draw follows it.
         """
         rng = np.random.default_rng(seed)
-        z = rng.standard_normal((n, self.latent_dim)).astype(np.float32)
+        if z_sampler is None:
+            z = rng.standard_normal((n, self.latent_dim)).astype(np.float32)
+        else:
+            z = np.asarray(z_sampler(n, rng), np.float32)
         if not sample_likelihood:
             return self.decode(z)
         params = self._decoder_params(z, 8192)
@@ -360,6 +365,33 @@ def build_vae(data_shape: Sequence[int], latent_dim: int, likelihood: Any = "ber
     vae = VAE(encoder, decoder, likelihood=likelihood, beta=beta, seed=seed, name="vae")
     vae.compile(optimizer=keras.optimizers.Adam(learning_rate), jit_compile=jit_compile)
     return vae
+
+
+def latent_gmm_sampler(model: VAE, x: np.ndarray, n_components: int = 30,
+                       seed: int = 0) -> Callable[[int, np.random.Generator], np.ndarray]:
+    """Ex-post latent density (the "two-stage" VAE): a Gaussian mixture fitted to the codes of ``x``.
+
+    A VAE trained with ``beta < 1`` keeps its codes apart but no longer matches the prior ``N(0, I)``, so
+    prior samples land where the decoder was never trained. Fitting
+    ``sklearn.mixture.GaussianMixture`` to the posterior means of the training data and sampling ``z``
+    from it puts samples where the data's codes are (Ghosh et al., 2020; Dai & Wipf, 2019).
+
+    Returns
+    -------
+    callable ``(n, rng) -> z`` of shape (n, latent_dim), for :meth:`VAE.generate`'s ``z_sampler``.
+    """
+    from sklearn.mixture import GaussianMixture
+
+    gmm = GaussianMixture(n_components, covariance_type="full", random_state=seed).fit(model.encode(x)[0])
+    cholesky = np.linalg.cholesky(gmm.covariances_)
+
+    def sample(n: int, rng: np.random.Generator) -> np.ndarray:
+        component = rng.choice(n_components, size=n, p=gmm.weights_)
+        noise = rng.standard_normal((n, gmm.means_.shape[1]))
+        return gmm.means_[component] + np.einsum("nij,nj->ni", cholesky[component], noise)
+
+    sample.mixture = gmm
+    return sample
 
 
 def make_dataset(x: np.ndarray, batch_size: int = 128, shuffle: bool = True, seed: int = 0,

@@ -206,3 +206,16 @@ def test_vae_2d_snapshot_plot():
     assert all(ax.get_xlabel() == "x (m)" and ax.get_legend() is not None for ax in fig.axes)
     assert len(fig.axes[1].collections[1].get_offsets()) == 20 and len(fig.axes[0].patches) == 1
     plt.close("all")
+
+
+def test_latent_gmm_sampler_feeds_generate(tiny_images):
+    model = _model(latent=2)
+    sampler = V.latent_gmm_sampler(model, tiny_images, n_components=3, seed=0)
+    z = sampler(500, np.random.default_rng(1))
+    assert z.shape == (500, 2)
+    np.testing.assert_array_equal(z, sampler(500, np.random.default_rng(1)))
+    codes = model.encode(tiny_images)[0]
+    assert np.allclose(z.mean(axis=0), codes.mean(axis=0), atol=0.2 * codes.std(axis=0).max() + 1e-3)
+    at_zero = model.generate(4, z_sampler=lambda n, rng: np.zeros((n, 2)))
+    np.testing.assert_allclose(at_zero, model.decode(np.zeros((4, 2))))
+    assert sampler.mixture.n_components == 3
