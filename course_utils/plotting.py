@@ -400,24 +400,28 @@ def plot_vae_2d_snapshot(model, epoch: int, x_test: np.ndarray, to_data, area=No
 def plot_labelled_points_3d(points: np.ndarray, labels: np.ndarray | None = None, means: np.ndarray | None = None,
                             title: str = "Points by component", legend_title: str = "component",
                             max_points: int = 3000, ax: Axes | None = None) -> Figure:
-    """3-D scatter of ``points[:, :3]`` coloured by a categorical ``labels`` (legend), with ``means`` as crosses.
+    """3-D scatter of ``points[:, :3]`` coloured by integer ``labels`` (legend), with ``means`` as crosses.
 
-    Without ``labels`` all points share one colour. At most ``max_points`` points are drawn (the first
+    Without ``labels`` all points share one colour; a negative label is drawn grey as "none (> 3 sd)" (a
+    sample near no component). At most ``max_points`` points are drawn (the first
     ones), so figures stay light; ``ax`` must be a 3-D axes (``projection="3d"``) if given.
     """
     fig, ax = _axes_3d(ax, figsize=(6.4, 5.2))
     points = np.asarray(points)[:max_points]
     labels = np.zeros(len(points), int) if labels is None else np.asarray(labels)[:max_points]
     colours = plt.get_cmap("tab10")
-    for k, label in enumerate(np.unique(labels)):
+    for label in np.unique(labels):
         chosen = labels == label
-        ax.scatter(*points[chosen, :3].T, s=3, alpha=0.5, color=colours(int(label) % 10 if np.issubdtype(
-            labels.dtype, np.integer) else k % 10), label=str(label), rasterized=True)
+        colour, name = (colours(int(label) % 10), str(label)) if label >= 0 else ("0.6", "none (> 3 sd)")
+        ax.scatter(*points[chosen, :3].T, s=3, alpha=0.5, color=colour, label=name, rasterized=True)
     if means is not None:
         ax.scatter(*np.asarray(means)[:, :3].T, marker="x", s=90, color="black", depthshade=False,
                    label="true means")
     ax.set(xlabel="$x_1$", ylabel="$x_2$", zlabel="$x_3$", title=title)
-    ax.legend(loc="upper left", fontsize="small", markerscale=3, title=legend_title)
+    legend = ax.legend(loc="upper left", fontsize="small", title=legend_title)
+    for handle in legend.legend_handles:  # same readable marker size for the points and the means
+        handle.set_sizes([20])
+        handle.set_alpha(1)
     return fig
 
 
