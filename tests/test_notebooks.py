@@ -25,6 +25,9 @@ EXPECTED_KEYS = {
                           "swissroll_pca_loss_2pc", "swissroll_pca2_false_neighbors", "swissroll_dmap2_false_neighbors",
                           "noisy_roll_first_not_function_of_phi1", "noisy_roll_phi1_corr",
                           "pedestrians_dmap_n_eigenfunctions"},
+    "06_gmm_vae": {"modes_total", "modes_captured", "high_quality_fraction", "weight_total_variation",
+                   "gmm_reference_modes_captured", "gmm_reference_high_quality_fraction",
+                   "gmm_reference_weight_total_variation"},
 }
 
 
