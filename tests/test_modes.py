@@ -139,6 +139,9 @@ def test_plots_are_titled_and_labelled(mixture):
     assert fig2.axes[0].get_ylabel() == "(BIC - min BIC) per point"
     fig3 = plotting.plot_labelled_points_3d(mixture.points, mixture.labels, mixture.means, title="Mixture")
     assert fig3.axes[0].get_title() == "Mixture" and fig3.axes[0].get_zlabel() == "$x_3$"
+    low_quality = np.where(coverage.high_quality, coverage.nearest, -1)
+    legend = plotting.plot_labelled_points_3d(mixture.points[mixture.labels < 3], low_quality).axes[0].get_legend()
+    assert "none (> 3 sd)" in [t.get_text() for t in legend.get_texts()]
     fig4 = plotting.plot_labelled_points_2d(mixture.points[:, :2], mixture.labels, title="t-SNE")
     assert len(fig4.axes[0].get_legend().get_texts()) == 4
     distances = M.mahalanobis_distances(mixture.points, mixture.means, mixture.covariances).min(axis=1)
