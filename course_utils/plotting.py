@@ -392,3 +392,122 @@ def plot_vae_2d_snapshot(model, epoch: int, x_test: np.ndarray, to_data, area=No
     fig.suptitle(f"After epoch {epoch}")
     fig.tight_layout()
     return fig
+
+
+# Gaussian mixtures and mode coverage (notebook 06) -------------------------------------------------------
+
+
+def plot_labelled_points_3d(points: np.ndarray, labels: np.ndarray | None = None, means: np.ndarray | None = None,
+                            title: str = "Points by component", legend_title: str = "component",
+                            max_points: int = 3000, ax: Axes | None = None) -> Figure:
+    """3-D scatter of ``points[:, :3]`` coloured by integer ``labels`` (legend), with ``means`` as crosses.
+
+    Without ``labels`` all points share one colour; a negative label is drawn grey as "none (> 3 sd)" (a
+    sample near no component). At most ``max_points`` points are drawn (the first
+    ones), so figures stay light; ``ax`` must be a 3-D axes (``projection="3d"``) if given.
+    """
+    fig, ax = _axes_3d(ax, figsize=(6.4, 5.2))
+    points = np.asarray(points)[:max_points]
+    labels = np.zeros(len(points), int) if labels is None else np.asarray(labels)[:max_points]
+    colours = plt.get_cmap("tab10")
+    for label in np.unique(labels):
+        chosen = labels == label
+        colour, name = (colours(int(label) % 10), str(label)) if label >= 0 else ("0.6", "none (> 3 sd)")
+        ax.scatter(*points[chosen, :3].T, s=3, alpha=0.5, color=colour, label=name, rasterized=True)
+    if means is not None:
+        ax.scatter(*np.asarray(means)[:, :3].T, marker="x", s=90, color="black", depthshade=False,
+                   label="true means")
+    ax.set(xlabel="$x_1$", ylabel="$x_2$", zlabel="$x_3$", title=title)
+    legend = ax.legend(loc="upper left", fontsize="small", title=legend_title)
+    for handle in legend.legend_handles:  # same readable marker size for the points and the means
+        handle.set_sizes([20])
+        handle.set_alpha(1)
+    return fig
+
+
+def plot_labelled_points_2d(points: np.ndarray, labels: np.ndarray, title: str = "Embedding",
+                            axis_labels: Sequence[str] = ("first coordinate", "second coordinate"),
+                            legend_title: str = "component", ax: Axes | None = None) -> Figure:
+    """2-D scatter of ``points[:, :2]`` coloured by a categorical ``labels`` (e.g. a t-SNE map by true component)."""
+    fig, ax = _axes(ax)
+    points, labels = np.asarray(points), np.asarray(labels)
+    colours = plt.get_cmap("tab10")
+    for label in np.unique(labels):
+        chosen = labels == label
+        ax.scatter(points[chosen, 0], points[chosen, 1], s=3, alpha=0.6, color=colours(int(label) % 10),
+                   label=str(label), rasterized=True)
+    ax.set(xlabel=axis_labels[0], ylabel=axis_labels[1], title=title)
+    ax.legend(loc="best", fontsize="small", markerscale=4, title=legend_title)
+    return fig
+
+
+def plot_mode_coverage(coverage, title: str = "Mode coverage", ax: Axes | None = None) -> Figure:
+    """Bars of each component's share of the high-quality samples next to its true weight.
+
+    ``coverage`` is a :class:`course_utils.modes.ModeCoverage`. Components that are not captured get a red
+    "missed" label; the title adds the captured count, the high-quality fraction and the total variation.
+    """
+    fig, ax = _axes(ax)
+    index = np.arange(coverage.modes_total)
+    ax.bar(index - 0.2, coverage.weights, width=0.4, color="0.6", label="true weight $w_k$")
+    ax.bar(index + 0.2, coverage.shares, width=0.4, color="C0", label="share of high-quality samples")
+    for k in index[~coverage.captured]:
+        ax.annotate("missed", (k + 0.2, coverage.shares[k]), textcoords="offset points", xytext=(0, 4),
+                    ha="center", color="C3")
+    ax.set(xlabel="component $k$", ylabel="share", xticks=index,
+           title=f"{title}\n{coverage.modes_captured}/{coverage.modes_total} captured, "
+                 f"{100 * coverage.high_quality_fraction:.1f} % high quality, "
+                 f"TV {coverage.weight_total_variation:.3f}")
+    ax.set_ylim(0, 1.2 * max(coverage.weights.max(), coverage.shares.max()))
+    ax.legend(loc="upper left", fontsize="small")
+    return fig
+
+
+def plot_cluster_scores(choices: dict, ax: Axes | None = None,
+                        title: str = "Choosing the number of clusters") -> Figure:
+    """Score against the number of clusters for several point sets, the chosen number marked.
+
+    ``choices`` maps a legend label to a :class:`course_utils.modes.ClusterChoice`. BIC curves are shown
+    per point and relative to their minimum (so sets of different sizes and spaces share one axis; the
+    chosen number sits at 0); silhouette curves are shown as they are.
+    """
+    fig, ax = _axes(ax)
+    methods = {choice.method for choice in choices.values()}
+    if len(methods) != 1:
+        raise ValueError(f"All choices must use the same method; got {sorted(methods)}.")
+    method = methods.pop()
+    for k, (label, choice) in enumerate(choices.items()):
+        scores = choice.scores
+        if method == "bic":
+            scores = (scores - scores.min()) / len(choice.labels)
+        ax.plot(choice.candidates, scores, "o-", color=f"C{k}", ms=4, label=f"{label}: {choice.n_clusters}")
+        best = list(choice.candidates).index(choice.n_clusters)
+        ax.plot(choice.n_clusters, scores[best], "*", color=f"C{k}", ms=14)
+    ylabel = "(BIC - min BIC) per point" if method == "bic" else "mean silhouette"
+    ax.set(xlabel="number of clusters", ylabel=ylabel, title=title)
+    ax.legend(loc="best", fontsize="small", title="chosen (star)")
+    return fig
+
+
+def plot_mahalanobis_histogram(distances: dict[str, np.ndarray], dim: int, threshold: float = 3.0,
+                               ax: Axes | None = None,
+                               title: str = "Distance to the nearest true component") -> Figure:
+    """Histograms of each set's smallest Mahalanobis distance, with the chi density of a true sample.
+
+    ``distances`` maps a legend label to the (n,) smallest Mahalanobis distances of its points; the
+    high-quality threshold is drawn as a vertical line, and the density of a chi distribution with ``dim``
+    degrees of freedom (the distance of a Gaussian's own samples) as a reference curve.
+    """
+    from scipy.stats import chi
+
+    fig, ax = _axes(ax)
+    top = max(threshold + 2, max(np.quantile(d, 0.99) for d in distances.values()))
+    bins = np.linspace(0, top, 60)
+    for label, values in distances.items():
+        ax.hist(np.clip(values, 0, top), bins=bins, density=True, histtype="step", lw=1.5, label=label)
+    grid = np.linspace(0, top, 300)
+    ax.plot(grid, chi.pdf(grid, dim), "k--", lw=1, label=f"chi, {dim} degrees of freedom")
+    ax.axvline(threshold, color="C3", ls=":", label=f"high quality: <= {threshold:g}")
+    ax.set(xlabel="smallest Mahalanobis distance (last bin: at least)", ylabel="density", title=title)
+    ax.legend(loc="upper right", fontsize="small")
+    return fig

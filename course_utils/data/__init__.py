@@ -2,6 +2,7 @@
 
 Loaders: :func:`load_pca_dataset`, :func:`load_pedestrians`, :func:`load_raccoon`, :func:`load_mnist`,
 :func:`load_fire_evacuation`.
+Seeded generators: :func:`make_gaussian_mixture` (3-D Gaussian mixture with true labels) and the stand-ins.
 Prefetch everything for offline use with ``python -m course_utils.data download-all``.
 """
 
@@ -17,7 +18,13 @@ from .loaders import (
     load_raccoon,
 )
 from .registry import REGISTRY
-from .synthetic import FIRE_EVACUATION_BOUNDS, make_fire_evacuation, make_pca_dataset, make_pedestrian_trajectories
+from .synthetic import (
+    FIRE_EVACUATION_BOUNDS,
+    make_fire_evacuation,
+    make_gaussian_mixture,
+    make_pca_dataset,
+    make_pedestrian_trajectories,
+)
 
 __all__ = [
     "CACHE_ENV",
@@ -38,6 +45,7 @@ __all__ = [
     "load_pedestrians",
     "load_raccoon",
     "make_fire_evacuation",
+    "make_gaussian_mixture",
     "make_pca_dataset",
     "make_pedestrian_trajectories",
 ]

@@ -176,3 +176,95 @@ def make_fire_evacuation(n_samples: int = 3600, seed: int | np.random.Generator 
     points = np.concatenate(parts, axis=0)[rng.permutation(n_samples)]
     (x_min, x_max), (y_min, y_max) = FIRE_EVACUATION_BOUNDS
     return np.clip(points, [x_min, y_min], [x_max, y_max]).astype(np.float64, copy=False)
+
+
+def _random_rotation(dim: int, rng: np.random.Generator) -> np.ndarray:
+    """A uniformly random rotation (orthogonal matrix with determinant +1), from the QR decomposition."""
+    q, r = np.linalg.qr(rng.normal(size=(dim, dim)))
+    q = q * np.sign(np.diag(r))
+    if np.linalg.det(q) < 0:
+        q[:, 0] = -q[:, 0]
+    return q
+
+
+def make_gaussian_mixture(n_samples: int = 5000, n_components: int = 4, dim: int = 3, seed: int = 0,
+                          box: float = 2.0, min_distance: float = 2.0, std_range: tuple[float, float] = (0.35, 0.9),
+                          min_weight: float | None = None):
+    """Points from a random Gaussian mixture in ``dim`` dimensions, with the true component of each point.
+
+    The mixture is drawn from ``seed``, then the points from it:
+
+    - means uniform in the cube ``[-box, box]^dim``, redrawn until every pair is at least ``min_distance``
+      apart (so no two components coincide, yet with standard deviations up to 0.9 their 3-sigma
+      ellipsoids overlap: the components are *partly* overlapping);
+    - covariances ``R diag(s^2) R^T`` with a random rotation ``R`` and standard deviations ``s`` uniform
+      in ``std_range`` (elongated, tilted ellipsoids);
+    - mixing weights from a Dirichlet(4, ..., 4) distribution, mixed with the uniform one so that no
+      weight is below ``min_weight`` (default ``0.5 / n_components``);
+    - component counts multinomial, the rows shuffled (any prefix is itself a sample of the mixture).
+
+    Parameters
+    ----------
+    n_samples : int
+        Number of points.
+    n_components : int
+        Number of components K (at least 1).
+    dim : int
+        Dimension of the points (at least 1).
+    seed : int
+        Seed of the random generator: the same seed gives the same mixture and the same points.
+    box, min_distance : float
+        Half-width of the cube of the means and the smallest distance between two means.
+    std_range : (float, float)
+        Range of the components' standard deviations along their principal axes.
+    min_weight : float, optional
+        Smallest mixing weight; default ``0.5 / n_components``.
+
+    Returns
+    -------
+    sklearn.utils.Bunch
+        ``points`` (n_samples, dim) float64; ``labels`` (n_samples,) int64, the true component;
+        ``means`` (K, dim); ``covariances`` (K, dim, dim); ``weights`` (K,), summing to 1; ``source`` (str).
+    """
+    from sklearn.utils import Bunch
+
+    if n_samples < 0:
+        raise ValueError(f"n_samples must be >= 0, got {n_samples}.")
+    if n_components < 1 or dim < 1:
+        raise ValueError(f"Need n_components >= 1 and dim >= 1; got {n_components} and {dim}.")
+    low, high = std_range
+    if not 0 < low <= high:
+        raise ValueError(f"std_range must satisfy 0 < low <= high; got {std_range}.")
+    min_weight = 0.5 / n_components if min_weight is None else min_weight
+    if not 0 <= min_weight <= 1 / n_components:
+        raise ValueError(f"min_weight must lie in [0, 1 / n_components]; got {min_weight}.")
+    rng = np.random.default_rng(seed)
+    means = _separated_means(n_components, dim, box, min_distance, rng)
+    covariances = np.empty((n_components, dim, dim))
+    for k in range(n_components):
+        rotation = _random_rotation(dim, rng)
+        covariances[k] = rotation @ np.diag(rng.uniform(low, high, dim) ** 2) @ rotation.T
+    dirichlet = rng.dirichlet(np.full(n_components, 4.0))
+    weights = min_weight + (1 - n_components * min_weight) * dirichlet
+    counts = rng.multinomial(n_samples, weights)
+    labels = np.repeat(np.arange(n_components), counts)
+    points = np.concatenate([rng.multivariate_normal(means[k], covariances[k], size=int(counts[k]))
+                             for k in range(n_components)]).reshape(n_samples, dim)
+    order = rng.permutation(n_samples)
+    return Bunch(points=points[order], labels=labels[order].astype(np.int64), means=means,
+                 covariances=covariances, weights=weights,
+                 source=f"generated: make_gaussian_mixture(n_samples={n_samples}, n_components={n_components}, "
+                        f"dim={dim}, seed={seed})")
+
+
+def _separated_means(n_components: int, dim: int, box: float, min_distance: float, rng: np.random.Generator,
+                     max_tries: int = 10_000) -> np.ndarray:
+    """``n_components`` means uniform in ``[-box, box]^dim`` with pairwise distances >= ``min_distance``."""
+    from scipy.spatial.distance import pdist
+
+    for _ in range(max_tries):
+        means = rng.uniform(-box, box, size=(n_components, dim))
+        if n_components == 1 or pdist(means).min() >= min_distance:
+            return means
+    raise ValueError(f"Could not place {n_components} means {min_distance} apart in [-{box}, {box}]^{dim}; "
+                     "lower min_distance or raise box.")
