@@ -1,0 +1,226 @@
+"""Graded checks: each has points, gives partial credit where it can, and explains every point it withholds.
+
+An exercise's checks live in ``grading/NN_topic.py`` (instructor side, never released), a module with
+
+* ``EXERCISE = "NN_topic"``: the notebook's stem;
+* ``CHECKS``: a list of :class:`FunctionCheck` and :class:`ResultCheck`.
+
+:class:`FunctionCheck` calls a function the student wrote on inputs generated at grading time (which the
+student never saw) and compares with the instructor's reference, case by case: ``points * passed / cases``.
+:class:`ResultCheck` compares a figure the notebook recorded (``course_utils.report``) with the reference
+run, another recorded figure, or bounds.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+Case = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """Outcome of one check for one student: points earned, out of ``max_points``, and why."""
+
+    check: str
+    points: float
+    max_points: float
+    reason: str
+
+    @property
+    def passed(self) -> bool:
+        return math.isclose(self.points, self.max_points)
+
+
+@dataclass(frozen=True)
+class FunctionCheck:
+    """Call the student's ``function`` on fresh cases and compare with ``reference``.
+
+    Parameters
+    ----------
+    id : str
+        Name of the check in the grades table.
+    function : str
+        Name of the student's function (found in the notebook's namespace after it ran).
+    cases : callable
+        ``cases(rng) -> list of argument tuples``, drawn at grading time with a seeded generator.
+    reference : callable
+        The instructor's implementation, called with the same arguments.
+    points : float
+        Points for all cases right; each case is worth ``points / len(cases)``.
+    rtol, atol : float
+        Tolerances of ``numpy.allclose`` for every returned number.
+    description : str
+        One line on what is checked, shown in the feedback.
+    """
+
+    id: str
+    function: str
+    cases: Callable[[np.random.Generator], Sequence[Case]]
+    reference: Callable[..., Any]
+    points: float = 2.0
+    rtol: float = 1e-6
+    atol: float = 1e-9
+    description: str = ""
+
+    def make_cases(self, seed: int) -> list[Case]:
+        """The argument tuples for a grading run with ``seed``."""
+        cases = [tuple(case) for case in self.cases(np.random.default_rng(seed))]
+        if not cases:
+            raise ValueError(f"Check {self.id!r} generated no cases.")
+        return cases
+
+    def score(self, expected: Sequence[Any], outcomes: Sequence[dict[str, Any]]) -> CheckResult:
+        """Score the student's ``outcomes`` (one per case: ``{"value": arrays}`` or ``{"error": text}``)."""
+        weight = self.points / len(expected)
+        earned, problems = 0.0, []
+        for number, (want, got) in enumerate(zip(expected, outcomes, strict=True), start=1):
+            if "error" in got:
+                problems.append(f"case {number}: {got['error']}")
+                continue
+            message = compare(as_arrays(want), got["value"], self.rtol, self.atol)
+            if message:
+                problems.append(f"case {number}: {message}")
+            else:
+                earned += weight
+        if not problems:
+            return CheckResult(self.id, self.points, self.points, f"all {len(expected)} cases correct")
+        shown = "; ".join(problems[:3]) + (f"; ... ({len(problems)} cases wrong)" if len(problems) > 3 else "")
+        return CheckResult(self.id, round(earned, 4), self.points,
+                           f"`{self.function}`: {len(expected) - len(problems)}/{len(expected)} cases correct. {shown}")
+
+
+@dataclass(frozen=True)
+class ResultCheck:
+    """Compare a recorded figure ``key`` with an expected value, another recorded figure, or bounds.
+
+    Exactly one of ``expected`` (a number, bool or string; ``None`` means: the value recorded in the
+    committed instructor notebook), ``same_as`` (another key of the same run) or ``bounds`` is used, in
+    that order of precedence: ``bounds`` wins if given, then ``same_as``, then ``expected``.
+    """
+
+    id: str
+    key: str
+    points: float = 1.0
+    expected: Any = None
+    same_as: str | None = None
+    bounds: tuple[float | None, float | None] | None = None
+    rtol: float = 1e-6
+    atol: float = 0.0
+    description: str = ""
+
+    def target(self, reference: dict[str, Any], recorded: dict[str, Any]) -> tuple[str, Any]:
+        """``(kind, value)`` the recorded figure is compared with."""
+        if self.bounds is not None:
+            return "bounds", self.bounds
+        if self.same_as is not None:
+            return "same_as", recorded.get(self.same_as)
+        if self.expected is not None:
+            return "expected", self.expected
+        return "reference", reference.get(self.key)
+
+    def score(self, reference: dict[str, Any], recorded: dict[str, Any], missing_reason: str = "") -> CheckResult:
+        """Score the run's recorded figures; ``missing_reason`` explains a key that was never recorded."""
+        if self.key not in recorded:
+            why = missing_reason or "the cell that records it did not run"
+            return CheckResult(self.id, 0.0, self.points, f"`{self.key}` was not recorded ({why})")
+        value = recorded[self.key]
+        kind, target = self.target(reference, recorded)
+        if kind == "bounds":
+            low, high = target
+            ok = isinstance(value, int | float) and (low is None or value >= low) and (high is None or value <= high)
+            wanted = f"within [{low}, {high}]"
+        elif target is None:
+            return CheckResult(self.id, 0.0, self.points,
+                               f"cannot compare `{self.key}`: no {kind} value ({self.same_as or 'reference run'})")
+        elif isinstance(target, bool | str) or isinstance(value, bool | str):
+            ok, wanted = value == target, f"{target!r}"
+        else:
+            ok = isinstance(value, int | float) and math.isclose(value, target, rel_tol=self.rtol, abs_tol=self.atol)
+            wanted = f"{target:.6g} (rtol {self.rtol:g}, atol {self.atol:g})"
+        if ok:
+            return CheckResult(self.id, self.points, self.points, f"`{self.key}` = {value!r}, as expected")
+        return CheckResult(self.id, 0.0, self.points, f"`{self.key}` = {value!r}, expected {wanted}")
+
+
+def as_arrays(value: Any) -> list[np.ndarray]:
+    """A function's return value as a list of numeric arrays (a tuple or list gives one array per item)."""
+    items = list(value) if isinstance(value, tuple | list) else [value]
+    arrays = []
+    for item in items:
+        array = np.asarray(item)
+        if array.dtype == object:
+            raise TypeError(f"returned {type(item).__name__}, which is not numbers or an array of numbers")
+        arrays.append(array)
+    return arrays
+
+
+def compare(want: list[np.ndarray], got: list[np.ndarray], rtol: float, atol: float) -> str:
+    """An empty string if ``got`` matches ``want`` within tolerance, else what differs."""
+    if len(want) != len(got):
+        return f"returned {len(got)} value(s), expected {len(want)}"
+    for index, (a, b) in enumerate(zip(want, got, strict=True)):
+        which = f"value {index + 1}: " if len(want) > 1 else ""
+        if np.squeeze(a).shape != np.squeeze(b).shape:
+            return f"{which}shape {b.shape}, expected {a.shape}"
+        a, b = np.squeeze(a).astype(float), np.squeeze(b).astype(float)
+        if not np.all(np.isfinite(b)):
+            return f"{which}contains NaN or inf"
+        if not np.allclose(b, a, rtol=rtol, atol=atol):
+            error = float(np.max(np.abs(b - a)))
+            shown = f"{float(b):.6g}, expected {float(a):.6g}" if a.size == 1 else f"max abs difference {error:.3g}"
+            return f"{which}{shown}"
+    return ""
+
+
+@dataclass
+class CheckSuite:
+    """The checks of one exercise, loaded from ``grading/NN_topic.py``."""
+
+    exercise: str
+    checks: list[FunctionCheck | ResultCheck]
+    path: Path
+    module: ModuleType | None = field(default=None, repr=False)
+
+    @property
+    def max_points(self) -> float:
+        return float(sum(check.points for check in self.checks))
+
+    @property
+    def function_checks(self) -> list[FunctionCheck]:
+        return [c for c in self.checks if isinstance(c, FunctionCheck)]
+
+    @property
+    def result_checks(self) -> list[ResultCheck]:
+        return [c for c in self.checks if isinstance(c, ResultCheck)]
+
+
+def load_checks(path: str | Path) -> CheckSuite:
+    """Load an exercise's checks from a ``grading/NN_topic.py`` file.
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        The file is missing, or lacks ``EXERCISE``/``CHECKS``, or two checks share an id.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No checks file {path}; write one with EXERCISE and CHECKS (see grading/).")
+    spec = importlib.util.spec_from_file_location(f"course_kit_checks_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    exercise, checks = getattr(module, "EXERCISE", None), getattr(module, "CHECKS", None)
+    if not isinstance(exercise, str) or not checks:
+        raise ValueError(f"{path} must define EXERCISE (the notebook's stem) and a non-empty CHECKS list.")
+    ids = [check.id for check in checks]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"{path}: check ids must be unique, got {ids}.")
+    return CheckSuite(exercise, list(checks), path, module)
