@@ -13,7 +13,7 @@ unexport MPLBACKEND
 
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 1800
 
-.PHONY: run test refresh data nbval env clean
+.PHONY: run test refresh data nbval env clean release check-release grade grade-demo
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,5 +47,21 @@ refresh: $(STAMP)
 data: $(STAMP)
 	$(BIN)/python -m course_utils.data download-all
 
+## Instructor: student versions of every notebook (solutions stubbed, hidden tests removed) into release/.
+release: $(STAMP)
+	$(BIN)/python -m course_utils.instructor release --out release
+
+## Instructor: each student notebook must run up to its first exercise and fail exactly there.
+check-release: release
+	$(BIN)/python -m course_utils.instructor check-release --out release
+
+## Instructor: grade a folder of submissions, e.g. `make grade EXERCISE=01_pca SUBMISSIONS=~/inbox/01`.
+grade: $(STAMP)
+	$(BIN)/python -m course_utils.instructor grade $(EXERCISE) $(SUBMISSIONS) --out grades/$(EXERCISE)
+
+## Instructor: grade the kit's own demo submissions of notebook 01 (1 and 2 workers) and print the table.
+grade-demo: $(STAMP)
+	$(BIN)/python tools/grade_demo.py
+
 clean:
-	rm -rf build .pytest_cache .ruff_cache
+	rm -rf build release grades .pytest_cache .ruff_cache

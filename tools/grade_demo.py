@@ -1,0 +1,86 @@
+"""Grade the kit's own demo submissions of an exercise and print the grades table (README's sample).
+
+    .venv/bin/python tools/grade_demo.py [--exercise 01_pca] [--out build/grade-demo] [--workers 1 2]
+
+Writes five submissions built from the instructor notebook: the reference solution, the untouched
+student release, a deliberate bug (01 only), moved/duplicated cells with the results cell deleted, and
+an endless loop in the student's function, then grades them once per worker count and prints the
+time per submission and the parallel speed-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import shutil
+import time
+from pathlib import Path
+
+from course_utils.instructor.grade import Limits, grade_folder, grades_table
+from course_utils.instructor.release import exercises, student_notebook
+
+ROOT = Path(__file__).resolve().parents[1]
+BUGS = {"01_pca": ("np.asarray(singular_values, dtype=float) ** 2", "np.asarray(singular_values, dtype=float)")}
+
+
+def _source(cell: dict) -> str:
+    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+
+
+def demo_submissions(exercise: str, folder: Path) -> None:
+    """Write the demo submissions of ``exercise`` into ``folder``."""
+    reference = json.loads((ROOT / "notebooks" / f"{exercise}.ipynb").read_text(encoding="utf-8"))
+    first = exercises(reference)[0]
+    folder.mkdir(parents=True, exist_ok=True)
+    subs = {"reference": reference, "untouched_release": student_notebook(reference)}
+    if exercise in BUGS:
+        buggy = copy.deepcopy(reference)
+        cell = buggy["cells"][first.cell_index]
+        cell["source"] = _source(cell).replace(*BUGS[exercise])
+        subs["deliberate_bug"] = buggy
+    shuffled = copy.deepcopy(reference)
+    cells = shuffled["cells"]
+    cells.append(copy.deepcopy(cells[first.cell_index]))
+    cells.insert(len(cells) - 4, cells.pop(first.cell_index))
+    shuffled["cells"] = [c for c in cells if "results" not in c["metadata"].get("tags", [])]
+    subs["moved_cells_no_results_cell"] = shuffled
+    looping = copy.deepcopy(reference)
+    cell = looping["cells"][first.cell_index]
+    text = _source(cell)
+    body_start = text.index("### BEGIN SOLUTION")
+    indent = text[:body_start].rsplit("\n", 1)[1]
+    cell["source"] = text[:body_start] + "while True:\n" + indent + "    pass\n" + indent + text[body_start:]
+    subs["endless_loop"] = looping
+    for name, notebook in subs.items():
+        (folder / f"{name}.ipynb").write_text(json.dumps(notebook, indent=1), encoding="utf-8")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--exercise", default="01_pca")
+    parser.add_argument("--out", default="build/grade-demo")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--cell-timeout", type=float, default=20.0)
+    args = parser.parse_args()
+    out = Path(args.out)
+    shutil.rmtree(out, ignore_errors=True)
+    demo_submissions(args.exercise, out / "submissions")
+    for workers in args.workers:
+        start = time.perf_counter()
+        grades = grade_folder(out / "submissions", ROOT / "grading" / f"{args.exercise}.py", out / f"grades-{workers}",
+                              workers=workers, limits=Limits(cell_timeout=args.cell_timeout))
+        wall = time.perf_counter() - start
+        busy = sum(g.run.seconds for g in grades)
+        print(f"{workers} worker(s): {len(grades)} submissions in {wall:.1f} s, {busy / len(grades):.1f} s per "
+              f"submission, speed-up over one at a time {busy / wall:.2f}x")
+    print()
+    print("| student | points |\n|---|---|")
+    for g in grades:
+        print(f"| {g.student} | {g.points:g} / {g.max_points:g} |")
+    print()
+    print(grades_table(grades))
+
+
+if __name__ == "__main__":
+    main()
