@@ -324,11 +324,14 @@ def test_network_is_blocked_by_the_audit_hook_without_a_namespace(tmp_path):
     assert socket.socket  # the parent is untouched
 
 
-def test_a_broken_file_is_graded_zero_with_a_reason(tiny):
+def test_a_broken_file_or_a_process_that_exits_is_graded_with_a_reason(tiny):
     (tiny.root / "subs" / "broken.ipynb").write_text("{ not json")
-    grades = tiny({"good": GOOD})
+    grades = tiny({"good": GOOD, "exits": (*GOOD, "import os\nos._exit(0)")})
     assert grades["broken"].points == 0 and "not a readable notebook" in grades["broken"].results[0].reason
     assert grades["good"].points == 3
+    exits = grades["exits"]
+    assert exits.run.status == "crashed" and [r.points for r in exits.results] == [0.0, 1.0]
+    assert "ended with code 0" in exits.results[0].reason
 
 
 # ----------------------------------------------------------------------------- the release runs to its first exercise

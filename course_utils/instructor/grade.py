@@ -151,7 +151,7 @@ def run_notebook(notebook: Path, deny: list[Path], limits: Limits, inputs: dict[
                 process.wait()
                 status, message = "timeout", f"stopped at the time limit of {limits.timeout:.0f} s"
         run = _collect(out, status, message, time.perf_counter() - start)
-        if status == "ok" and process.returncode != 0 and not (out / "run.json").exists():
+        if status == "ok" and not (out / "run.json").exists():  # died early: a crash, os._exit, a killed child
             tail = (tmp_path / "stderr.txt").read_text(errors="replace").strip().splitlines()[-3:]
             run.status = "crashed"
             run.message = f"the process ended with code {process.returncode}: " + " | ".join(tail)
