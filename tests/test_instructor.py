@@ -308,13 +308,16 @@ def test_memory_limit_network_and_instructor_files(tiny):
         "greedy": (*GOOD, "hog = bytearray(6 * 1024**3)"),
         "spy": (*GOOD, f"print(open({str(secret)!r}).read())", f"import os\nos.listdir({str(secret.parent)!r})",
                 "import socket\nsocket.create_connection(('192.0.2.1', 80), timeout=2)",
-                "import urllib.request\nurllib.request.urlopen('http://example.com', timeout=2)"),
+                "import urllib.request\nurllib.request.urlopen('http://example.com', timeout=2)",
+                "import os\nopen(os.path.join(os.getcwd(), '..', 'gated', 'inputs.pkl'), 'rb').read()"),
     }, memory=3 * 1024**3)
     assert "MemoryError" in grades["greedy"].run.errors[0]["error"] and grades["greedy"].points == 3
     errors = [c["error"] for c in grades["spy"].run.errors]
-    assert len(errors) == 4 and all("grading sandbox" in e or "PermissionError" in e or "URLError" in e
+    assert len(errors) == 5 and all("grading sandbox" in e or "PermissionError" in e or "URLError" in e
                                     for e in errors), errors
     assert "not accessible to a submission" in errors[0] and "not accessible" in errors[1]
+    assert "inputs.pkl is not accessible" in errors[4], "the hidden inputs stay closed while student code runs"
+    assert grades["spy"].points == 3, "phase 2 still reads the inputs and grades the function"
 
 
 def test_network_is_blocked_by_the_audit_hook_without_a_namespace(tmp_path):
