@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils import Bunch
 
-from .errors import DataShapeError, DataUnavailableError
+from .errors import DataShapeError
 
 TEMPLATE_PATH = Path(__file__).with_name("face_template.npz")
 """The shipped template: 83 MediaPipe landmarks of ``skimage.data.astronaut()`` (see the tool's docstring)."""
