@@ -24,13 +24,14 @@ def test_template_has_the_bu3dfe_layout():
     t = load_face_template()
     assert t.points.shape == (83, 3) and len(t.mediapipe_index) == 83 == len(t.region)
     counts = {name: int(np.sum(t.region == name)) for name in np.unique(t.region)}
-    assert counts == {"right_eyebrow": 10, "left_eyebrow": 10, "right_eye": 8, "left_eye": 8, "nose": 12,
+    assert counts == {"right_eyebrow": 10, "left_eyebrow": 10, "right_eye": 8, "left_eye": 8, "nose_bridge": 7,
+                      "nose_base": 5,
                       "outer_lips": 12, "inner_lips": 8, "jaw": 15}
     right, left = (t.points[idx].mean(axis=0) for idx in (t.right_eye_lower, t.left_eye_lower))
     np.testing.assert_allclose((right + left) / 2, 0, atol=1e-4)
     assert np.linalg.norm(left - right) == pytest.approx(1, abs=1e-4)
     assert left[0] > 0 > right[0]  # subject's left eye is on the image's right
-    mouth, nose = t.points[t.region == "outer_lips"].mean(0), t.points[t.region == "nose"].mean(0)
+    mouth, nose = t.points[t.region == "outer_lips"].mean(0), t.points[t.region == "nose_base"].mean(0)
     assert mouth[1] < nose[1] < 0  # y up: the mouth is below the nose, below the eyes
 
 

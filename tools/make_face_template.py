@@ -9,7 +9,7 @@ nose, 20 on the mouth (12 outer, 8 inner lip) and 15 on the jaw line, and writes
 - ``points`` (83, 3) float64: x to the subject's left on the image (image right), y up, z towards the
   camera, in units of the inter-ocular distance, centred on the point between the eyes, head roll removed;
 - ``mediapipe_index`` (83,) int64: the landmark's index in MediaPipe's 478-point face mesh;
-- ``region`` (83,) str: ``right_eyebrow``, ``left_eyebrow``, ``right_eye``, ``left_eye``, ``nose``,
+- ``region`` (83,) str: ``right_eyebrow``, ``left_eyebrow``, ``right_eye``, ``left_eye``, ``nose_bridge``, ``nose_base``,
   ``outer_lips``, ``inner_lips`` or ``jaw`` (left/right are the subject's, as in MediaPipe);
 - ``source`` () str: what it was made from.
 
@@ -38,7 +38,8 @@ REGIONS: dict[str, list[int]] = {
     "left_eyebrow": [276, 283, 282, 295, 285, 336, 296, 334, 293, 300],
     "right_eye": [33, 161, 159, 157, 133, 154, 145, 163],
     "left_eye": [263, 388, 386, 384, 362, 381, 374, 390],
-    "nose": [168, 6, 197, 195, 5, 4, 1, 2, 98, 64, 294, 327],
+    "nose_bridge": [168, 6, 197, 195, 5, 4, 1],
+    "nose_base": [64, 98, 2, 327, 294],
     "outer_lips": [61, 40, 37, 0, 267, 270, 291, 321, 314, 17, 84, 91],
     "inner_lips": [78, 81, 13, 311, 308, 402, 14, 178],
     "jaw": [234, 93, 58, 172, 136, 149, 148, 152, 377, 378, 365, 397, 288, 323, 454],

@@ -90,7 +90,7 @@ def action_unit_fields(template: Bunch | None = None) -> dict[str, np.ndarray]:
     eye_centre_y = np.where(eye, y, 0)[eye].mean()
     upper_lid = eye & (y > eye_centre_y + 0.01)
     lower_lid = eye & (y < eye_centre_y - 0.01)
-    nose = region == "nose"
+    nose = np.char.startswith(region.astype(str), "nose")
     lower_nose = nose & (y < -0.3)
     lips = np.isin(region, ["outer_lips", "inner_lips"])
     mouth_y = y[lips].mean()
@@ -181,7 +181,7 @@ def make_face_landmarks(n_people: int = 100, noise: float = 0.01, identity_scale
       (RMS), as large as an expression's displacement, so identity and expression mix in raw coordinates;
     - **expression**: each expression is a sum of FACS action-unit displacement fields
       (:data:`EXPRESSION_UNITS`, :func:`action_unit_fields`); each person has their own style: every
-      unit's weight is multiplied by a log-normal factor (sd ``0.7 * style_scale``), every other unit
+      unit's weight is multiplied by a log-normal factor (sd ``0.7 * style_scale``, clipped at 2 sd), every other unit
       gets a random weight (half-normal, sd ``0.3 * style_scale``), and the person has an overall
       expressiveness (log-normal, sd 0.25). Intensity ``k`` in 1..4 scales the field by
       ``(k / 4) ** intensity_power`` times a per-face jitter (sd 0.1), so intensity 1 is subtle and the
@@ -226,7 +226,8 @@ def make_face_landmarks(n_people: int = 100, noise: float = 0.01, identity_scale
     faces, person, expression, intensity = [], [], [], []
     for i in range(n_people):
         neutral = _identity_shape(template, rng, identity_scale)
-        style = base_weights * np.exp(rng.normal(0, 0.7 * style_scale, base_weights.shape))
+        style = base_weights * np.exp(np.clip(rng.normal(0, 0.7 * style_scale, base_weights.shape),
+                                              -1.4 * style_scale, 1.4 * style_scale))
         style += np.abs(rng.normal(0, 0.3 * style_scale, base_weights.shape)) * (base_weights == 0)
         style *= np.exp(rng.normal(0, 0.25))
         for e in range(len(EXPRESSIONS)):
