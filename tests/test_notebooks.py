@@ -31,6 +31,8 @@ EXPECTED_KEYS = {
     "06_gmm_vae": {"modes_total", "modes_captured", "high_quality_fraction", "weight_total_variation",
                    "gmm_reference_modes_captured", "gmm_reference_high_quality_fraction",
                    "gmm_reference_weight_total_variation"},
+    "07_landmark_vae": {"triplets_raw", "triplets_pca", "triplets_model1", "triplets_model2", "triplets_model3",
+                        "svm_acc_raw", "svm_acc_pca", "svm_acc_model1", "svm_acc_model2", "svm_acc_model3"},
 }
 NOT_FRACTIONS = {"mnist_test_neg_elbo_latent2", "mnist_test_neg_elbo_latent32", "mnist_latent2_epoch_seconds",
                  "dmap_swissroll_seconds"}
