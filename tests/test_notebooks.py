@@ -76,6 +76,9 @@ def test_committed_training_results_meet_the_goals():
     assert fire["critical_people_vae_rel_error"] < 0.10 and fire["critical_people_vae_rel_error_worst_seed"] < 0.10
     modes = results_from_notebook(ROOT / "notebooks" / "06_gmm_vae.ipynb")
     assert modes["modes_captured"] == modes["modes_total"] >= 4 and modes["high_quality_fraction"] >= 0.90
+    faces = results_from_notebook(ROOT / "notebooks" / "07_landmark_vae.ipynb")
+    assert faces["triplets_model3"] >= faces["triplets_pca"] + 0.15
+    assert faces["svm_acc_model3"] >= faces["svm_acc_pca"]
 
 
 SABOTAGE = '''

@@ -9,8 +9,8 @@ nose, 20 on the mouth (12 outer, 8 inner lip) and 15 on the jaw line, and writes
 - ``points`` (83, 3) float64: x to the subject's left on the image (image right), y up, z towards the
   camera, in units of the inter-ocular distance, centred on the point between the eyes, head roll removed;
 - ``mediapipe_index`` (83,) int64: the landmark's index in MediaPipe's 478-point face mesh;
-- ``region`` (83,) str: ``right_eyebrow``, ``left_eyebrow``, ``right_eye``, ``left_eye``, ``nose_bridge``, ``nose_base``,
-  ``outer_lips``, ``inner_lips`` or ``jaw`` (left/right are the subject's, as in MediaPipe);
+- ``region`` (83,) str: ``right_eyebrow``, ``left_eyebrow``, ``right_eye``, ``left_eye``, ``nose_bridge``,
+  ``nose_base``, ``outer_lips``, ``inner_lips`` or ``jaw`` (left/right are the subject's, as in MediaPipe);
 - ``source`` () str: what it was made from.
 
 Usage::
