@@ -511,3 +511,103 @@ def plot_mahalanobis_histogram(distances: dict[str, np.ndarray], dim: int, thres
     ax.set(xlabel="smallest Mahalanobis distance (last bin: at least)", ylabel="density", title=title)
     ax.legend(loc="upper right", fontsize="small")
     return fig
+
+
+# ----------------------------------------------------------------------------- facial landmarks (notebook 07)
+
+FACE_REGIONS_CLOSED = ("right_eye", "left_eye", "outer_lips", "inner_lips")
+"""Regions of the face template drawn as closed curves; the others (brows, nose, jaw) as open lines."""
+
+
+def plot_face(points: np.ndarray, region: Sequence[str], ax: Axes | None = None, title: str = "",
+              color: str = "C0", label: str | None = None, lw: float = 1.2, markersize: float = 2.0) -> Figure:
+    """Front view (x, y) of one face's landmarks (L, 3), each region joined in template order.
+
+    ``region`` names each landmark's region (e.g. ``load_face_template().region``); landmarks of a region
+    are joined in their stored order, eyes and lips closed.
+    """
+    fig, ax = _axes(ax)
+    points, region = np.asarray(points), np.asarray(region)
+    for k, name in enumerate(dict.fromkeys(region)):
+        part = points[region == name]
+        if name in FACE_REGIONS_CLOSED:
+            part = np.concatenate([part, part[:1]])
+        ax.plot(part[:, 0], part[:, 1], "-o", color=color, lw=lw, markersize=markersize,
+                label=label if k == 0 else None)
+    ax.set_aspect("equal", adjustable="box")
+    ax.set(title=title, xlabel="x (inter-ocular distances)", ylabel="y (inter-ocular distances)")
+    return fig
+
+
+def plot_face_grid(faces: np.ndarray, region: Sequence[str], row_values: Sequence[float],
+                   col_values: Sequence[float], row_label: str, col_label: str, title: str,
+                   reference: np.ndarray | None = None) -> Figure:
+    """A grid of faces (rows x cols, L, 3), e.g. a latent traversal, each over a grey ``reference`` face.
+
+    Rows are labelled with ``row_label = value`` and columns with ``col_label = value``.
+    """
+    faces = np.asarray(faces)
+    nrows, ncols = len(row_values), len(col_values)
+    if len(faces) != nrows * ncols:
+        raise ValueError(f"Got {len(faces)} faces for a {nrows} x {ncols} grid.")
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.0 * ncols, 2.2 * nrows), squeeze=False,
+                             sharex=True, sharey=True)
+    for i, (ax, face) in enumerate(zip(axes.flat, faces, strict=True)):
+        if reference is not None:
+            plot_face(reference, region, ax=ax, color="0.75", lw=0.8, markersize=0,
+                      label="neutral input" if i == 0 else None)
+        plot_face(face, region, ax=ax, color="C0", lw=1.0, markersize=1.0, label="generated" if i == 0 else None)
+        ax.set(xlabel="", ylabel="", xticks=[], yticks=[])
+        ax.grid(False)
+        if i % ncols == 0:
+            ax.set_ylabel(f"{row_label} = {row_values[i // ncols]:+.1f}")
+        if i // ncols == nrows - 1:
+            ax.set_xlabel(f"{col_label} = {col_values[i % ncols]:+.1f}")
+    if reference is not None:
+        fig.legend(*axes.flat[0].get_legend_handles_labels(), loc="upper right", fontsize="small")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_latent_usage(kl: dict[str, np.ndarray], weight_norms: dict[str, np.ndarray], threshold: float = 0.01,
+                      title: str = "Latent dimensions in use") -> Figure:
+    """Per latent dimension: KL to the prior (log scale, with the activity threshold) and decoder weight norms.
+
+    ``kl`` and ``weight_norms`` map a model's name to an array (latent_dim,) (see
+    :func:`course_utils.landmark_vae.kl_per_dimension` and ``decoder_weight_norms``); dimensions are sorted
+    by KL, separately for each model, so the curves show how many dimensions each model uses.
+    """
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for name, values in kl.items():
+        order = np.argsort(values)[::-1]
+        rank = np.arange(1, len(values) + 1)
+        active = int(np.sum(values > threshold))
+        axes[0].plot(rank, np.maximum(values[order], 1e-5), "o-", markersize=3, label=f"{name} ({active} active)")
+        axes[1].plot(rank, np.asarray(weight_norms[name])[order], "o-", markersize=3, label=name)
+    axes[0].axhline(threshold, color="0.4", ls="--", lw=1, label=f"threshold {threshold:g} nats")
+    axes[0].set(yscale="log", xlabel="latent dimension, sorted by KL", ylabel="mean KL(q(z_k|x) || N(0,1)) (nats)",
+                title="KL divergence per dimension")
+    axes[1].set(xlabel="latent dimension, sorted by KL", ylabel="norm of first decoder layer weights",
+                title="Decoder weight norm per dimension")
+    for ax in axes:
+        ax.legend(fontsize="small")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_validation_curves(curves: dict[str, tuple[np.ndarray, np.ndarray, int]], ax: Axes | None = None,
+                           title: str = "Validation objective during training") -> Figure:
+    """Validation objective against epoch for several models, the restored (best) epoch marked.
+
+    ``curves`` maps a model's name to ``(epochs, objective, best_epoch)``.
+    """
+    fig, ax = _axes(ax)
+    for k, (name, (epochs, values, best)) in enumerate(curves.items()):
+        ax.plot(epochs, values, color=f"C{k}", label=name)
+        ax.plot([best], [np.asarray(values)[np.asarray(epochs) == best][0]], "*", color=f"C{k}", markersize=12)
+    ax.plot([], [], "*", color="0.3", markersize=10, label="restored epoch")
+    ax.set(xlabel="epoch", ylabel="validation objective (nats per face)", title=title)
+    ax.legend(fontsize="small")
+    return fig

@@ -8,6 +8,11 @@ sample of ``z`` per example and the KL term in closed form.
 
 Likelihoods (:func:`get_likelihood`): ``"bernoulli"`` on logits (images), ``"gaussian"`` with a fixed
 standard deviation, or ``"gaussian-learned"`` whose decoder also outputs a per-dimension scale.
+
+Two general hooks serve extensions (e.g. :mod:`course_utils.landmark_vae`): a *conditional* VAE, whose
+encoder and decoder both take a second input ``c`` (built with ``condition_shape`` / ``condition_dim``;
+then the model's input is the pair ``(x, c)``), and :meth:`VAE.extra_loss`, a term added to the loss
+from the second element of each training batch (``(inputs, aux)``), e.g. a prior over triplets.
 """
 
 from __future__ import annotations
@@ -136,32 +141,53 @@ class Sampling(keras.layers.Layer):
         return {**super().get_config(), "seed": self.seed}
 
 
+def _hidden_layers(x: Any, hidden: Sequence[int], activation: str, dropout: float) -> Any:
+    for i, units in enumerate(hidden):
+        x = keras.layers.Dense(units, activation=activation, name=f"hidden_{i + 1}")(x)
+        if dropout > 0:
+            x = keras.layers.Dropout(dropout, name=f"dropout_{i + 1}")(x)
+    return x
+
+
 def build_encoder(input_shape: Sequence[int], latent_dim: int, hidden: Sequence[int] = (512, 256),
-                  activation: str = "relu", name: str = "encoder") -> keras.Model:
+                  activation: str = "relu", name: str = "encoder", condition_shape: Sequence[int] | None = None,
+                  dropout: float = 0.0) -> keras.Model:
     """MLP encoder ``x -> (z_mean, z_log_var)``, both of shape (batch, latent_dim), linear outputs.
 
     Both heads are linear: a mean can be any real number, and predicting the *log*-variance lets a linear
-    output cover every positive variance.
+    output cover every positive variance. With ``condition_shape`` the encoder is conditional,
+    ``[x, c] -> (z_mean, z_log_var)``: ``c`` is flattened and concatenated to ``x``. ``dropout`` > 0 adds a
+    dropout layer after each hidden layer.
     """
-    x = inputs = keras.Input(shape=tuple(input_shape), name="x")
+    x = keras.Input(shape=tuple(input_shape), name="x")
+    inputs = x
     x = keras.layers.Flatten(name="flatten")(x)
-    for i, units in enumerate(hidden):
-        x = keras.layers.Dense(units, activation=activation, name=f"hidden_{i + 1}")(x)
+    if condition_shape is not None:
+        c = keras.Input(shape=tuple(condition_shape), name="condition")
+        inputs = [inputs, c]
+        x = keras.layers.Concatenate(name="x_and_condition")([x, keras.layers.Flatten(name="flatten_condition")(c)])
+    x = _hidden_layers(x, hidden, activation, dropout)
     z_mean = keras.layers.Dense(latent_dim, name="z_mean")(x)
     z_log_var = keras.layers.Dense(latent_dim, name="z_log_var")(x)
     return keras.Model(inputs, [z_mean, z_log_var], name=name)
 
 
 def build_decoder(latent_dim: int, output_dim: int, n_params: int = 1, hidden: Sequence[int] = (256, 512),
-                  activation: str = "relu", name: str = "decoder") -> keras.Model:
+                  activation: str = "relu", name: str = "decoder", condition_dim: int | None = None,
+                  dropout: float = 0.0) -> keras.Model:
     """MLP decoder ``z -> likelihood parameters``, shape (batch, n_params * output_dim), linear output.
 
     The output is linear because it holds logits (Bernoulli) or a mean and a pre-softplus scale
-    (Gaussian); the likelihood applies the link functions.
+    (Gaussian); the likelihood applies the link functions. With ``condition_dim`` the decoder is
+    conditional, ``[z, c] -> parameters``, ``c`` a flat vector concatenated to ``z`` (``z`` comes first, so
+    the first layer's weights ``kernel[:latent_dim]`` are those of the latent dimensions).
     """
     x = inputs = keras.Input(shape=(latent_dim,), name="z")
-    for i, units in enumerate(hidden):
-        x = keras.layers.Dense(units, activation=activation, name=f"hidden_{i + 1}")(x)
+    if condition_dim is not None:
+        c = keras.Input(shape=(condition_dim,), name="condition")
+        inputs = [inputs, c]
+        x = keras.layers.Concatenate(name="z_and_condition")([x, c])
+    x = _hidden_layers(x, hidden, activation, dropout)
     params = keras.layers.Dense(n_params * output_dim, name="likelihood_params")(x)
     return keras.Model(inputs, params, name=name)
 
@@ -185,6 +211,9 @@ class VAE(keras.Model):
         Weight of the KL term (``1`` gives the ELBO); a non-trainable variable, so a callback may anneal it.
     seed : int, optional
         Seed of the sampling layer.
+
+    A conditional VAE (encoder ``[x, c] -> ...``, decoder ``[z, c] -> ...``) takes the pair ``(x, c)``
+    wherever a plain one takes ``x``; its NumPy methods take ``condition=c``.
     """
 
     def __init__(self, encoder: keras.Model, decoder: keras.Model, likelihood: Any = "bernoulli",
@@ -195,7 +224,10 @@ class VAE(keras.Model):
         self.likelihood = get_likelihood(likelihood)
         self.sampling = Sampling(seed=seed, name="sampling")
         self.seed = seed
-        self.data_shape = tuple(encoder.input_shape[1:])
+        self.conditional = len(encoder.inputs) > 1
+        if self.conditional != (len(decoder.inputs) > 1):
+            raise ValueError("Either both the encoder and the decoder take a condition input, or neither does.")
+        self.data_shape = tuple(encoder.inputs[0].shape[1:])
         self.latent_dim = int(encoder.output_shape[0][-1])
         expected = self.likelihood.n_params * int(np.prod(self.data_shape))
         if decoder.output_shape[-1] != expected:
@@ -214,77 +246,127 @@ class VAE(keras.Model):
         """The prior ``N(0, I)`` over the latent space."""
         return tfd.MultivariateNormalDiag(loc=tf.zeros(self.latent_dim), scale_diag=tf.ones(self.latent_dim))
 
+    # -- conditioning hooks: a plain VAE has condition None --------------------------------------------
+
+    def split_inputs(self, inputs: Any) -> tuple[Any, Any]:
+        """``(x, c)`` from a model input: ``(x, None)`` for a plain VAE, the pair for a conditional one."""
+        if not self.conditional:
+            return inputs, None
+        if not isinstance(inputs, list | tuple) or len(inputs) != 2:
+            raise ValueError("A conditional VAE takes the pair (x, condition) as its input.")
+        return inputs[0], inputs[1]
+
+    def encode_tensors(self, x: Any, condition: Any = None, training: bool = False) -> tuple[tf.Tensor, tf.Tensor]:
+        """``(z_mean, z_log_var)`` of ``q(z|x)`` (or ``q(z|x, c)``), as tensors."""
+        return self.encoder(x if condition is None else [x, condition], training=training)
+
+    def decode_tensors(self, z: Any, condition: Any = None, training: bool = False) -> tf.Tensor:
+        """Likelihood parameters of ``p(x|z)`` (or ``p(x|z, c)``), as a tensor."""
+        return self.decoder(z if condition is None else [z, condition], training=training)
+
+    def extra_loss(self, aux: Any, training: bool = False) -> tf.Tensor | None:
+        """A term added to the batch loss, from the auxiliary part of a batch ``(inputs, aux)``.
+
+        ``None`` here (no extra term); extensions override it, e.g. with a prior over triplets.
+        """
+        return None
+
+    # -- the ELBO ----------------------------------------------------------------------------------------
+
     def posterior(self, x: tf.Tensor, training: bool = False) -> tfd.Distribution:
         """The approximate posterior ``q(z|x)``, batch shape (batch,)."""
-        z_mean, z_log_var = self.encoder(x, training=training)
+        z_mean, z_log_var = self.encode_tensors(*self.split_inputs(x), training=training)
         return tfd.MultivariateNormalDiag(loc=z_mean, scale_diag=tf.exp(0.5 * z_log_var))
 
     def terms(self, x: tf.Tensor, training: bool = False) -> tuple[tf.Tensor, tf.Tensor]:
         """Per-example reconstruction term ``-log p(x|z)`` (one z sample) and ``KL(q(z|x) || p(z))``."""
-        z_mean, z_log_var = self.encoder(x, training=training)
+        x, condition = self.split_inputs(x)
+        z_mean, z_log_var = self.encode_tensors(x, condition, training=training)
         z = self.sampling([z_mean, z_log_var])
-        params = self.decoder(z, training=training)
+        params = self.decode_tensors(z, condition, training=training)
         flat = tf.reshape(tf.cast(x, params.dtype), (tf.shape(x)[0], -1))
         reconstruction = -self.likelihood.distribution(params).log_prob(flat)
         posterior = tfd.MultivariateNormalDiag(loc=z_mean, scale_diag=tf.exp(0.5 * z_log_var))
         kl = tfd.kl_divergence(posterior, self.prior())
         return reconstruction, kl
 
-    def _update(self, reconstruction: tf.Tensor, kl: tf.Tensor) -> dict[str, tf.Tensor]:
-        self.loss_tracker.update_state(reconstruction + self.beta * kl)
+    def _update(self, reconstruction: tf.Tensor, kl: tf.Tensor, extra: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
+        loss = reconstruction + self.beta * kl
+        self.loss_tracker.update_state(loss if extra is None else loss + extra)
         self.reconstruction_tracker.update_state(reconstruction)
         self.kl_tracker.update_state(kl)
         return {metric.name: metric.result() for metric in self.metrics}
 
     def train_step(self, data: Any) -> dict[str, tf.Tensor]:
-        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        x, aux, _ = keras.utils.unpack_x_y_sample_weight(data)
         with tf.GradientTape() as tape:
             reconstruction, kl = self.terms(x, training=True)
             loss = tf.reduce_mean(reconstruction + self.beta * kl)
+            extra = self.extra_loss(aux, training=True)
+            if extra is not None:
+                loss = loss + extra
         gradients = tape.gradient(loss, self.trainable_weights)
         self.optimizer.apply_gradients(zip(gradients, self.trainable_weights, strict=True))
-        return self._update(reconstruction, kl)
+        return self._update(reconstruction, kl, extra)
 
     def test_step(self, data: Any) -> dict[str, tf.Tensor]:
-        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
-        return self._update(*self.terms(x, training=False))
+        x, aux, _ = keras.utils.unpack_x_y_sample_weight(data)
+        return self._update(*self.terms(x, training=False), self.extra_loss(aux, training=False))
 
     def call(self, x: tf.Tensor, training: bool = False) -> tf.Tensor:
         """Mean of ``p(x|z)`` at ``z`` = the posterior mean, in the data's shape."""
-        z_mean, _ = self.encoder(x, training=training)
-        return self._mean_image(self.decoder(z_mean, training=training))
+        x, condition = self.split_inputs(x)
+        z_mean, _ = self.encode_tensors(x, condition, training=training)
+        return self._mean_image(self.decode_tensors(z_mean, condition, training=training))
 
     def _mean_image(self, params: tf.Tensor) -> tf.Tensor:
         return tf.reshape(self.likelihood.mean(params), (-1, *self.data_shape))
 
     # -- numpy conveniences, batched ---------------------------------------------------------------
 
-    def encode(self, x: np.ndarray, batch_size: int = 8192) -> tuple[np.ndarray, np.ndarray]:
-        """Posterior means and log-variances of ``x``, each (n, latent_dim)."""
+    def _condition(self, condition: np.ndarray | None, n: int) -> np.ndarray | None:
+        if self.conditional != (condition is not None):
+            raise ValueError("Pass condition=... to a conditional VAE, and only to one."
+                             if self.conditional else "This VAE is not conditional; do not pass a condition.")
+        if condition is None:
+            return None
+        condition = np.asarray(condition, np.float32)
+        if len(condition) != n:
+            raise ValueError(f"Got {len(condition)} conditions for {n} examples.")
+        return condition
+
+    def encode(self, x: np.ndarray, batch_size: int = 8192,
+               condition: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior means and log-variances of ``x`` (given ``condition`` if conditional), each (n, latent_dim)."""
         x = np.asarray(x, np.float32)
-        parts = [self.encoder(x[i:i + batch_size], training=False) for i in range(0, max(len(x), 1), batch_size)]
+        c = self._condition(condition, len(x))
+        parts = [self.encode_tensors(x[i:i + batch_size], None if c is None else c[i:i + batch_size])
+                 for i in range(0, max(len(x), 1), batch_size)]
         return tuple(np.concatenate([np.asarray(p[k]) for p in parts]) for k in (0, 1))
 
-    def _decoder_params(self, z: np.ndarray, batch_size: int) -> tf.Tensor:
+    def _decoder_params(self, z: np.ndarray, batch_size: int, condition: np.ndarray | None = None) -> tf.Tensor:
         """Decoder outputs for ``z``, in batches of direct calls (cheaper than ``predict`` per call)."""
         z = np.asarray(z, np.float32)
-        return tf.concat([self.decoder(z[i:i + batch_size], training=False)
+        c = self._condition(condition, len(z))
+        return tf.concat([self.decode_tensors(z[i:i + batch_size], None if c is None else c[i:i + batch_size])
                           for i in range(0, max(len(z), 1), batch_size)], axis=0)
 
-    def decode(self, z: np.ndarray, batch_size: int = 8192) -> np.ndarray:
-        """Mean of ``p(x|z)`` for latent points ``z`` (n, latent_dim), in batched passes; (n, *data shape)."""
-        return np.asarray(self._mean_image(self._decoder_params(z, batch_size)))
+    def decode(self, z: np.ndarray, batch_size: int = 8192, condition: np.ndarray | None = None) -> np.ndarray:
+        """Mean of ``p(x|z)`` (or ``p(x|z, c)``) for latent points ``z`` (n, latent_dim); (n, *data shape)."""
+        return np.asarray(self._mean_image(self._decoder_params(z, batch_size, condition)))
 
-    def reconstruct(self, x: np.ndarray) -> np.ndarray:
+    def reconstruct(self, x: np.ndarray, condition: np.ndarray | None = None) -> np.ndarray:
         """Decode the posterior means of ``x``."""
-        return self.decode(self.encode(x)[0])
+        return self.decode(self.encode(x, condition=condition)[0], condition=condition)
 
     def generate(self, n: int, seed: int | np.random.Generator = 0, sample_likelihood: bool = False,
-                 z_sampler: Callable[[int, np.random.Generator], np.ndarray] | None = None) -> np.ndarray:
+                 z_sampler: Callable[[int, np.random.Generator], np.ndarray] | None = None,
+                 condition: np.ndarray | None = None) -> np.ndarray:
         """``n`` samples: ``z`` decoded to the likelihood's mean, or sampled from ``p(x|z)`` if asked.
 
         ``z`` comes from the prior ``N(0, I)``, or from ``z_sampler(n, rng)`` (e.g.
-        :func:`latent_gmm_sampler`). ``seed`` may be a NumPy generator; every draw follows it.
+        :func:`latent_gmm_sampler`). ``seed`` may be a NumPy generator; every draw follows it. A conditional
+        VAE needs ``condition`` (n, ...), one per sample.
         """
         rng = np.random.default_rng(seed)
         if z_sampler is None:
@@ -292,28 +374,31 @@ class VAE(keras.Model):
         else:
             z = np.asarray(z_sampler(n, rng), np.float32)
         if not sample_likelihood:
-            return self.decode(z)
-        params = self._decoder_params(z, 8192)
+            return self.decode(z, condition=condition)
+        params = self._decoder_params(z, 8192, condition)
         samples = self.likelihood.distribution(params).sample(seed=int(rng.integers(2**31)))
         return np.asarray(samples).reshape(n, *self.data_shape)
 
-    def neg_elbo(self, x: np.ndarray, n_samples: int = 10, batch_size: int = 1000, seed: int = 0) -> float:
+    def neg_elbo(self, x: np.ndarray, n_samples: int = 10, batch_size: int = 1000, seed: int = 0,
+                 condition: np.ndarray | None = None) -> float:
         """Monte-Carlo estimate of ``-ELBO`` in nats per example (``beta`` ignored: this is the true ELBO).
 
         Each example's reconstruction term is averaged over ``n_samples`` draws of ``z``; the KL term is exact.
         """
         generator = keras.random.SeedGenerator(seed)
         prior = self.prior()
+        c_all = self._condition(condition, len(x))
         totals = []
         for start in range(0, len(x), batch_size):
             batch = tf.convert_to_tensor(np.asarray(x[start:start + batch_size], np.float32))
+            c = None if c_all is None else tf.convert_to_tensor(c_all[start:start + batch_size])
             flat = tf.reshape(batch, (tf.shape(batch)[0], -1))
-            z_mean, z_log_var = self.encoder(batch)
+            z_mean, z_log_var = self.encode_tensors(batch, c)
             kl = tfd.kl_divergence(tfd.MultivariateNormalDiag(z_mean, tf.exp(0.5 * z_log_var)), prior)
             reconstruction = tf.zeros_like(kl)
             for _ in range(n_samples):
                 eps = keras.random.normal(tf.shape(z_mean), seed=generator)
-                params = self.decoder(z_mean + tf.exp(0.5 * z_log_var) * eps)
+                params = self.decode_tensors(z_mean + tf.exp(0.5 * z_log_var) * eps, c)
                 reconstruction -= self.likelihood.distribution(params).log_prob(flat) / n_samples
             totals.append((reconstruction + kl).numpy())
         return float(np.concatenate(totals).mean())
@@ -494,6 +579,47 @@ class EpochTimer(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         self.seconds.append(time.perf_counter() - self._start)
+
+
+class BestWeights(keras.callbacks.Callback):
+    """Score the model after every epoch, keep the weights of the best epoch, restore them when training ends.
+
+    Parameters
+    ----------
+    score : callable
+        ``score(model) -> float``, lower is better (e.g. the validation ``-ELBO`` from :meth:`VAE.neg_elbo`).
+    every : int
+        Score after every ``every``-th epoch (and after the last), like a checkpoint every k iterations.
+
+    ``self.epochs`` and ``self.scores`` hold the scored epochs (1-based) and their scores,
+    ``self.best_epoch`` the epoch restored.
+    """
+
+    def __init__(self, score: Callable[[keras.Model], float], every: int = 1) -> None:
+        super().__init__()
+        self.score = score
+        self.every = max(1, int(every))
+        self.epochs: list[int] = []
+        self.scores: list[float] = []
+        self.best_epoch = 0
+        self._best: list[np.ndarray] | None = None
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        last = self.params.get("epochs") if self.params else None
+        if (epoch + 1) % self.every and epoch + 1 != last:
+            return
+        value = float(self.score(self.model))
+        if not np.isfinite(value):
+            raise ValueError(f"The validation score is {value} after epoch {epoch + 1}; training diverged.")
+        self.epochs.append(epoch + 1)
+        self.scores.append(value)
+        if self._best is None or value < min(self.scores[:-1]):
+            self._best = [np.array(w) for w in self.model.get_weights()]
+            self.best_epoch = epoch + 1
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        if self._best is not None:
+            self.model.set_weights(self._best)
 
 
 def model_table(model: keras.Model):

@@ -31,6 +31,8 @@ EXPECTED_KEYS = {
     "06_gmm_vae": {"modes_total", "modes_captured", "high_quality_fraction", "weight_total_variation",
                    "gmm_reference_modes_captured", "gmm_reference_high_quality_fraction",
                    "gmm_reference_weight_total_variation"},
+    "07_landmark_vae": {"triplets_raw", "triplets_pca", "triplets_model1", "triplets_model2", "triplets_model3",
+                        "svm_acc_raw", "svm_acc_pca", "svm_acc_model1", "svm_acc_model2", "svm_acc_model3"},
 }
 NOT_FRACTIONS = {"mnist_test_neg_elbo_latent2", "mnist_test_neg_elbo_latent32", "mnist_latent2_epoch_seconds",
                  "dmap_swissroll_seconds"}
@@ -74,6 +76,9 @@ def test_committed_training_results_meet_the_goals():
     assert fire["critical_people_vae_rel_error"] < 0.10 and fire["critical_people_vae_rel_error_worst_seed"] < 0.10
     modes = results_from_notebook(ROOT / "notebooks" / "06_gmm_vae.ipynb")
     assert modes["modes_captured"] == modes["modes_total"] >= 4 and modes["high_quality_fraction"] >= 0.90
+    faces = results_from_notebook(ROOT / "notebooks" / "07_landmark_vae.ipynb")
+    assert faces["triplets_model3"] >= faces["triplets_pca"] + 0.15
+    assert faces["svm_acc_model3"] >= faces["svm_acc_pca"]
 
 
 SABOTAGE = '''

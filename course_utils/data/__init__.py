@@ -1,13 +1,15 @@
 """Offline data layer: real data from packages on the index, seeded stand-ins, real course files.
 
 Loaders: :func:`load_pca_dataset`, :func:`load_pedestrians`, :func:`load_raccoon`, :func:`load_mnist`,
-:func:`load_fire_evacuation`.
-Seeded generators: :func:`make_gaussian_mixture` (3-D Gaussian mixture with true labels) and the stand-ins.
+:func:`load_fire_evacuation`, :func:`load_face_landmarks`.
+Seeded generators: :func:`make_gaussian_mixture` (3-D Gaussian mixture with true labels),
+:func:`make_face_landmarks` (posed 3-D facial landmarks) and the stand-ins.
 Prefetch everything for offline use with ``python -m course_utils.data download-all``.
 """
 
 from .cache import CACHE_ENV, PackageSource, cache_dir, fetch
 from .errors import CorruptDataError, DataError, DataShapeError, DataUnavailableError
+from .face_landmarks import load_face_landmarks, make_face_landmarks
 from .loaders import (
     COURSE_DIR_ENV,
     course_dir,
@@ -39,11 +41,13 @@ __all__ = [
     "cache_dir",
     "course_dir",
     "fetch",
+    "load_face_landmarks",
     "load_fire_evacuation",
     "load_mnist",
     "load_pca_dataset",
     "load_pedestrians",
     "load_raccoon",
+    "make_face_landmarks",
     "make_fire_evacuation",
     "make_gaussian_mixture",
     "make_pca_dataset",

@@ -1,0 +1,262 @@
+"""VAEs of facial landmarks (the thesis of notebook 07, seed 004): models 1, 2 and 3, training, evaluation.
+
+- Model 1: the standard VAE of :mod:`course_utils.vae` on flattened landmarks ``x``.
+- Model 2: the same VAE *conditioned* on the person's neutral face ``y``: ``q(z|x, y)`` and ``p(x|y, z)``
+  (the conditional hooks of :class:`~course_utils.vae.VAE`), so ``z`` need not encode the person.
+- Model 3: model 2 with a topological prior over triplets: :class:`TopologicalVAE` adds
+  ``triplet_weight * mean_t softplus(d(z_ref, z_pos) - d(z_ref, z_neg)) / sigma`` to the loss
+  (:meth:`~course_utils.vae.VAE.extra_loss`), with ``z`` sampled from the posteriors of the triplets' faces.
+
+All use ELU layers, a Gaussian likelihood with a fixed variance, KL annealing (``beta`` from 0 to 1) and
+keep the epoch with the best validation objective (:func:`fit_landmark_vae`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+from sklearn.utils import Bunch
+
+from .notebook import import_tensorflow
+from .triplets import triplet_loss as default_triplet_loss
+from .vae import VAE, BestWeights, GaussianLikelihood, KLAnnealing, build_decoder, build_encoder
+
+tf = import_tensorflow()
+import keras  # noqa: E402
+
+TripletLoss = Callable[..., Any]
+"""``(z_ref, z_pos, z_neg, topological_variance) -> scalar``, like :func:`course_utils.triplets.triplet_loss`."""
+
+
+class TopologicalVAE(VAE):
+    """A (conditional) VAE with the thesis's topological prior over triplets of faces (model 3).
+
+    Each training batch is ``(inputs, aux)``; ``aux`` holds a batch of V triplets as six tensors
+    ``(x_ref, c_ref, x_pos, c_pos, x_neg, c_neg)`` (faces and their conditions). :meth:`extra_loss` encodes
+    them, draws ``n_triplet_samples`` codes from each posterior and returns
+    ``triplet_weight * triplet_loss(z_ref, z_pos, z_neg, topological_variance)``.
+
+    Parameters
+    ----------
+    topological_variance : float
+        ``sigma`` of the prior ``exp(-Phi / sigma)``; the thesis's best model used 0.04.
+    triplet_weight : float
+        Number of triplets per training face, ``T / N``: the prior is a sum over all T triplets and the
+        ELBO a sum over all N faces, and the loss is per face.
+    n_triplet_samples : int
+        Codes drawn per triplet (the thesis's M = 10).
+    triplet_loss : callable, optional
+        The loss of a batch of triplets; default :func:`course_utils.triplets.triplet_loss`.
+    """
+
+    def __init__(self, encoder: keras.Model, decoder: keras.Model, likelihood: Any = "gaussian",
+                 beta: float = 1.0, seed: int | None = None, topological_variance: float = 0.04,
+                 triplet_weight: float = 4.0, n_triplet_samples: int = 10, triplet_loss: TripletLoss | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(encoder, decoder, likelihood=likelihood, beta=beta, seed=seed, **kwargs)
+        if topological_variance <= 0 or triplet_weight < 0 or n_triplet_samples < 1:
+            raise ValueError("Need topological_variance > 0, triplet_weight >= 0 and n_triplet_samples >= 1.")
+        self.topological_variance = float(topological_variance)
+        self.triplet_weight = float(triplet_weight)
+        self.n_triplet_samples = int(n_triplet_samples)
+        self.triplet_loss = default_triplet_loss if triplet_loss is None else triplet_loss
+        self.triplet_seed = keras.random.SeedGenerator(None if seed is None else seed + 1)
+        self.triplet_tracker = keras.metrics.Mean(name="triplet")
+
+    @property
+    def metrics(self) -> list[keras.metrics.Metric]:
+        return [*super().metrics, self.triplet_tracker]
+
+    def _sample_codes(self, x: tf.Tensor, condition: tf.Tensor | None, training: bool) -> tf.Tensor:
+        """``n_triplet_samples`` codes per face, stacked: (n_triplet_samples * V, latent_dim)."""
+        z_mean, z_log_var = self.encode_tensors(x, condition, training=training)
+        shape = (self.n_triplet_samples, tf.shape(z_mean)[0], self.latent_dim)
+        z = z_mean + tf.exp(0.5 * z_log_var) * keras.random.normal(shape, seed=self.triplet_seed)
+        return tf.reshape(z, (-1, self.latent_dim))
+
+    def extra_loss(self, aux: Any, training: bool = False) -> tf.Tensor | None:
+        if aux is None:
+            return None
+        if len(aux) != 6:
+            raise ValueError("A triplet batch is (x_ref, c_ref, x_pos, c_pos, x_neg, c_neg).")
+        codes = [self._sample_codes(aux[2 * k], aux[2 * k + 1] if self.conditional else None, training)
+                 for k in range(3)]
+        value = self.triplet_weight * self.triplet_loss(*codes, self.topological_variance)
+        value = tf.cast(tf.reshape(value, ()), tf.float32)
+        self.triplet_tracker.update_state(value)
+        return value
+
+    def triplet_term(self, x: np.ndarray, triplets: np.ndarray, condition: np.ndarray | None = None) -> float:
+        """``triplet_weight * triplet_loss`` at the posterior means of ``x`` (deterministic), for validation."""
+        z = self.encode(x, condition=condition)[0]
+        value = self.triplet_loss(z[triplets[:, 0]], z[triplets[:, 1]], z[triplets[:, 2]], self.topological_variance)
+        return self.triplet_weight * float(np.asarray(value))
+
+
+def build_landmark_vae(data_dim: int, model: int = 1, latent_dim: int = 30,
+                       encoder_hidden: Sequence[int] = (240, 120, 60), decoder_hidden: Sequence[int] = (300, 400, 300),
+                       reconstruction_variance: float = 1e-3, dropout: float = 0.1, learning_rate: float = 1e-3,
+                       seed: int = 0, topological_variance: float = 0.04, triplet_weight: float = 4.0,
+                       n_triplet_samples: int = 10, triplet_loss: TripletLoss | None = None) -> VAE:
+    """Build and compile model 1, 2 or 3 of the thesis for flattened landmarks of ``data_dim`` numbers.
+
+    Parameters
+    ----------
+    data_dim : int
+        Numbers per face (3 L).
+    model : {1, 2, 3}
+        1: standard VAE; 2: encoder and decoder also take the neutral face; 3: model 2 plus the
+        topological prior (:class:`TopologicalVAE`).
+    latent_dim : int
+        Dimension of ``z`` (the thesis: 30).
+    encoder_hidden, decoder_hidden : sequence of int
+        Hidden ELU layers (the thesis's model 2/3: 240-120-60 and 300-400-300); the same for every model.
+    reconstruction_variance : float
+        Fixed variance of the Gaussian likelihood ``p(x|z)`` per coordinate (the thesis: 1e-3, in squared
+        inter-ocular distances).
+    dropout : float
+        Dropout rate after each hidden layer (the thesis kept 90 % of the units).
+    topological_variance, triplet_weight, n_triplet_samples, triplet_loss
+        Model 3 only; see :class:`TopologicalVAE`.
+    """
+    if model not in (1, 2, 3):
+        raise ValueError(f"model must be 1, 2 or 3; got {model!r}.")
+    keras.utils.set_random_seed(seed)
+    conditional = model > 1
+    encoder = build_encoder((data_dim,), latent_dim, encoder_hidden, activation="elu", dropout=dropout,
+                            condition_shape=(data_dim,) if conditional else None)
+    decoder = build_decoder(latent_dim, data_dim, 1, decoder_hidden, activation="elu", dropout=dropout,
+                            condition_dim=data_dim if conditional else None)
+    likelihood = GaussianLikelihood(scale=float(np.sqrt(reconstruction_variance)))
+    if model == 3:
+        vae = TopologicalVAE(encoder, decoder, likelihood=likelihood, seed=seed, name="model_3",
+                             topological_variance=topological_variance, triplet_weight=triplet_weight,
+                             n_triplet_samples=n_triplet_samples, triplet_loss=triplet_loss)
+    else:
+        vae = VAE(encoder, decoder, likelihood=likelihood, seed=seed, name=f"model_{model}")
+    vae.compile(optimizer=keras.optimizers.Adam(learning_rate), jit_compile=False)
+    return vae
+
+
+def _triplet_dataset(x: np.ndarray, condition: np.ndarray, triplets: np.ndarray, batch_size: int,
+                     seed: int) -> tf.data.Dataset:
+    """Endless batches of triplets as ``(x_ref, c_ref, x_pos, c_pos, x_neg, c_neg)``, drawn at random."""
+    faces, neutral = tf.constant(x, tf.float32), tf.constant(condition, tf.float32)
+
+    def gather(batch: tf.Tensor) -> tuple[tf.Tensor, ...]:
+        return tuple(t for k in range(3) for t in (tf.gather(faces, batch[:, k]), tf.gather(neutral, batch[:, k])))
+
+    dataset = tf.data.Dataset.from_tensor_slices(np.asarray(triplets, np.int32))
+    dataset = dataset.shuffle(len(triplets), seed=seed, reshuffle_each_iteration=True)
+    return dataset.repeat().batch(batch_size).map(gather)
+
+
+def fit_landmark_vae(model: VAE, x: np.ndarray, x_val: np.ndarray, condition: np.ndarray | None = None,
+                     condition_val: np.ndarray | None = None, triplets: np.ndarray | None = None,
+                     triplets_val: np.ndarray | None = None, epochs: int = 300, warmup_epochs: int = 150,
+                     batch_size: int = 200, triplet_batch_size: int = 100, eval_every: int = 5, seed: int = 0) -> Bunch:
+    """Train with KL annealing and keep the epoch with the best validation objective.
+
+    ``beta`` rises linearly from 0 to 1 over ``warmup_epochs`` (only the KL term is annealed, the thesis's
+    best choice). Every ``eval_every`` epochs the validation objective is computed: ``-ELBO`` of ``x_val`` (10 samples
+    of ``z``, ``beta`` = 1) plus, for model 3, the topological term of ``triplets_val`` at the posterior
+    means; the weights of the best epoch are restored at the end.
+
+    Each step of model 3 takes ``batch_size`` faces and ``triplet_batch_size`` triplets. The thesis took 10
+    triplets per step over 100 000 steps (each triplet drawn about 125 times); a short CPU run has a few
+    thousand steps, so the default draws 100 triplets per step: the same objective, less noisy gradients.
+
+    Returns
+    -------
+    Bunch
+        ``history`` (the Keras history dict), ``val_epochs`` and ``val_objective`` (the scored epochs and
+        their objective), ``best_epoch``, ``seconds``.
+    """
+    x = np.asarray(x, np.float32)
+    conditional = getattr(model, "conditional", False)
+    inputs = tf.data.Dataset.from_tensor_slices((x, np.asarray(condition, np.float32)) if conditional else x)
+    dataset = inputs.shuffle(len(x), seed=seed, reshuffle_each_iteration=True).batch(batch_size)
+    topological = isinstance(model, TopologicalVAE)
+    if topological:  # batches (inputs, triplet batch): the triplets are the auxiliary part
+        if triplets is None or triplets_val is None:
+            raise ValueError("Model 3 needs training and validation triplets.")
+        aux = _triplet_dataset(x, x if condition is None else condition, triplets, triplet_batch_size, seed)
+        dataset = tf.data.Dataset.zip((dataset, aux))
+    elif conditional:  # one input, the pair (x, c): Keras would read a bare pair as (inputs, targets)
+        dataset = dataset.map(lambda faces, neutral: ((faces, neutral),))
+    dataset = dataset.prefetch(tf.data.AUTOTUNE)
+
+    def objective(m: VAE) -> float:
+        value = m.neg_elbo(x_val, n_samples=10, seed=seed, condition=condition_val if conditional else None)
+        if topological:
+            value += m.triplet_term(x_val, triplets_val, condition=condition_val if conditional else None)
+        return value
+
+    best = BestWeights(objective, every=eval_every)
+    start = time.perf_counter()
+    history = model.fit(dataset, epochs=epochs, verbose=0, shuffle=False,
+                        callbacks=[KLAnnealing.linear(warmup_epochs), best])
+    return Bunch(history=history.history, val_epochs=np.array(best.epochs), val_objective=np.array(best.scores),
+                 best_epoch=best.best_epoch,
+                 seconds=time.perf_counter() - start)
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+
+def kl_per_dimension(model: VAE, x: np.ndarray, condition: np.ndarray | None = None) -> np.ndarray:
+    """Mean over ``x`` of ``KL(q(z_k|x) || N(0, 1))`` for each latent dimension k, in nats; (latent_dim,).
+
+    The posterior and the prior factorise over dimensions, so the KL term splits exactly:
+    ``0.5 (mu_k^2 + sigma_k^2 - 1 - log sigma_k^2)``. A dimension with KL near 0 is unused (inactive).
+    """
+    z_mean, z_log_var = model.encode(x, condition=condition)
+    return np.mean(0.5 * (z_mean**2 + np.exp(z_log_var) - 1 - z_log_var), axis=0)
+
+
+def decoder_weight_norms(model: VAE) -> np.ndarray:
+    """Norm of each latent dimension's outgoing weights in the decoder's first layer; (latent_dim,).
+
+    A dimension the decoder ignores has weights near 0 (the thesis's second usage monitor).
+    """
+    kernel = np.asarray(model.decoder.get_layer("hidden_1").kernel)
+    return np.linalg.norm(kernel[:model.latent_dim], axis=1)
+
+
+def linear_svm_accuracy(features: np.ndarray, labels: np.ndarray, split: dict[str, np.ndarray],
+                        cs: Sequence[float] = (0.01, 0.1, 1.0, 10.0)) -> Bunch:
+    """Test accuracy of a linear SVM (scikit-learn) on standardised features, ``C`` chosen on validation.
+
+    Parameters
+    ----------
+    features : (n, d) array
+    labels : (n,) array
+    split : dict
+        ``{"train", "val", "test"}`` index arrays (e.g. :func:`course_utils.data.face_landmarks.split_by_person`).
+    cs : sequence of float
+        Candidate regularisation constants; the one with the best validation accuracy is kept (ties:
+        the smallest).
+
+    Returns
+    -------
+    Bunch
+        ``test`` and ``val`` accuracy, ``train`` accuracy, the chosen ``C``.
+    """
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import LinearSVC
+
+    features = np.asarray(features, dtype=np.float64).reshape(len(features), -1)
+    best = None
+    for c in cs:
+        clf = make_pipeline(StandardScaler(), LinearSVC(C=c, max_iter=20_000, random_state=0))
+        clf.fit(features[split["train"]], labels[split["train"]])
+        val = clf.score(features[split["val"]], labels[split["val"]])
+        if best is None or val > best[0]:
+            best = (val, c, clf)
+    val, c, clf = best
+    return Bunch(test=float(clf.score(features[split["test"]], labels[split["test"]])), val=float(val),
+                 train=float(clf.score(features[split["train"]], labels[split["train"]])), C=c)

@@ -1,0 +1,95 @@
+"""Landmark VAEs: models 1-3 build, condition, train briefly with the triplet prior; usage and SVM metrics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from course_utils.landmark_vae import (
+    TopologicalVAE,
+    build_landmark_vae,
+    decoder_weight_norms,
+    fit_landmark_vae,
+    kl_per_dimension,
+    linear_svm_accuracy,
+)
+from course_utils.triplets import triplet_loss
+
+
+@pytest.fixture(scope="module")
+def faces():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 12)).astype(np.float32)
+    neutral = rng.normal(size=(60, 12)).astype(np.float32)
+    triplets = rng.integers(0, 60, size=(80, 3))
+    return x, neutral, triplets
+
+
+def test_models_differ_only_where_the_thesis_says(faces):
+    x, neutral, _ = faces
+    m1, m2, m3 = (build_landmark_vae(12, model=m, latent_dim=3, encoder_hidden=(8,), decoder_hidden=(8,))
+                  for m in (1, 2, 3))
+    assert not m1.conditional and m2.conditional and m3.conditional and isinstance(m3, TopologicalVAE)
+    assert m1.encoder.get_layer("hidden_1").activation.__name__ == "elu"
+    assert m2.encoder.get_layer("hidden_1").kernel.shape == (24, 8)  # x and the neutral face
+    assert m2.decoder.get_layer("hidden_1").kernel.shape == (15, 8)  # z and the neutral face
+    z, _ = m2.encode(x, condition=neutral)
+    assert z.shape == (60, 3) and m2.decode(z, condition=neutral).shape == (60, 12)
+    with pytest.raises(ValueError, match="condition"):
+        m2.encode(x)
+    with pytest.raises(ValueError, match="not conditional"):
+        m1.encode(x, condition=neutral)
+    with pytest.raises(ValueError, match="model must be"):
+        build_landmark_vae(12, model=4)
+
+
+def test_model3_trains_with_a_given_triplet_loss(faces):
+    x, neutral, triplets = faces
+    calls = []
+
+    def my_loss(z_ref, z_pos, z_neg, topological_variance=1.0):
+        calls.append(z_ref.shape)
+        return triplet_loss(z_ref, z_pos, z_neg, topological_variance)
+
+    model = build_landmark_vae(12, model=3, latent_dim=3, encoder_hidden=(8,), decoder_hidden=(8,),
+                               triplet_loss=my_loss, n_triplet_samples=4)
+    result = fit_landmark_vae(model, x[:40], x[40:], neutral[:40], neutral[40:], triplets % 40, triplets % 20,
+                              epochs=4, warmup_epochs=2, batch_size=20, triplet_batch_size=5, eval_every=2)
+    shapes = [tuple(shape) for shape in calls]  # traced in training, then eager on the validation triplets
+    assert all(shape[-1] == 3 for shape in shapes) and (80, 3) in shapes
+    assert set(result.history) >= {"loss", "reconstruction", "kl", "triplet"}
+    assert np.all(np.isfinite(result.history["triplet"])) and result.history["triplet"][0] > 0
+    assert result.val_epochs.tolist() == [2, 4] and result.best_epoch in (2, 4)
+    assert float(model.beta.numpy()) == 1.0
+    with pytest.raises(ValueError, match="triplets"):
+        fit_landmark_vae(model, x[:40], x[40:], neutral[:40], neutral[40:], epochs=1)
+
+
+def test_best_epoch_is_restored(faces):
+    x, _, _ = faces
+    model = build_landmark_vae(12, model=1, latent_dim=2, encoder_hidden=(8,), decoder_hidden=(8,))
+    result = fit_landmark_vae(model, x[:40], x[40:], epochs=6, warmup_epochs=3, batch_size=20, eval_every=1)
+    best = result.val_objective.min()
+    assert result.val_objective[result.best_epoch - 1] == best
+    assert model.neg_elbo(x[40:], n_samples=10, seed=0) == pytest.approx(best, rel=1e-5)
+
+
+def test_usage_monitors(faces):
+    x, neutral, _ = faces
+    model = build_landmark_vae(12, model=2, latent_dim=3, encoder_hidden=(8,), decoder_hidden=(8,))
+    kl = kl_per_dimension(model, x, neutral)
+    assert kl.shape == (3,) and np.all(kl >= 0)
+    norms = decoder_weight_norms(model)
+    kernel = np.asarray(model.decoder.get_layer("hidden_1").kernel)
+    np.testing.assert_allclose(norms, np.linalg.norm(kernel[:3], axis=1))
+
+
+def test_linear_svm_accuracy_separable_and_chance():
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1, 2], 40)
+    separable = np.eye(3)[labels] * 5 + rng.normal(0, 0.1, (120, 3))
+    split = {"train": np.arange(0, 120, 3), "val": np.arange(1, 120, 3), "test": np.arange(2, 120, 3)}
+    result = linear_svm_accuracy(separable, labels, split)
+    assert result.test == 1.0 and result.C in (0.01, 0.1, 1.0, 10.0)
+    noise = rng.normal(size=(120, 3))
+    assert linear_svm_accuracy(noise, labels, split).test < 0.7

@@ -1,0 +1,44 @@
+"""Face plots of notebook 07: titled, labelled, one line per region, grids checked."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+
+from course_utils.data.face_landmarks import load_face_template
+from course_utils.plotting import plot_face, plot_face_grid, plot_latent_usage, plot_validation_curves
+
+
+def test_plot_face_draws_each_region():
+    t = load_face_template()
+    fig = plot_face(t.points, t.region, title="template", label="astronaut")
+    ax = fig.axes[0]
+    assert len(ax.lines) == len(np.unique(t.region)) and ax.get_title() == "template"
+    assert "inter-ocular" in ax.get_xlabel() and ax.get_legend_handles_labels()[1] == ["astronaut"]
+    eye = [line for line in ax.lines if len(line.get_xdata()) == 9]  # 8 eye points, closed
+    assert len(eye) >= 2
+    plt.close(fig)
+
+
+def test_plot_face_grid_labels_rows_and_columns():
+    t = load_face_template()
+    faces = np.repeat(t.points[None], 6, axis=0)
+    fig = plot_face_grid(faces, t.region, [1.0, -1.0], [-1.0, 0.0, 1.0], "z1", "z0", "traversal", reference=t.points)
+    assert len(fig.axes) == 6 and fig._suptitle.get_text() == "traversal"
+    assert fig.axes[0].get_ylabel() == "z1 = +1.0" and fig.axes[5].get_xlabel() == "z0 = +1.0"
+    with pytest.raises(ValueError, match="2 x 3 grid"):
+        plot_face_grid(faces[:5], t.region, [1.0, -1.0], [-1.0, 0.0, 1.0], "a", "b", "t")
+    plt.close(fig)
+
+
+def test_usage_and_validation_plots():
+    kl = {"model 1": np.array([1.0, 0.5, 0.001]), "model 2": np.array([2.0, 0.0, 0.3])}
+    fig = plot_latent_usage(kl, {k: np.ones(3) for k in kl}, threshold=0.01)
+    labels = fig.axes[0].get_legend_handles_labels()[1]
+    assert "model 1 (2 active)" in labels and "model 2 (2 active)" in labels
+    assert fig.axes[0].get_yscale() == "log" and fig.axes[1].get_ylabel()
+    plt.close(fig)
+    fig = plot_validation_curves({"model 1": (np.array([5, 10]), np.array([-1.0, -2.0]), 10)})
+    assert fig.axes[0].get_title() and "restored epoch" in fig.axes[0].get_legend_handles_labels()[1]
+    plt.close(fig)
