@@ -18,26 +18,26 @@ from keras import layers
 from sklearn.metrics import accuracy_score, confusion_matrix, roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
-IMAGE_SHAPE = (128, 85, 3)
-"""(height, width, channels) of the CNN input: the seed's 128 x 85, RaFD's aspect ratio 1024 / 681."""
+IMAGE_SHAPE = (64, 64, 3)
+"""(height, width, channels) of the CNN input: an aligned face crop (``course_utils.landmarks.align_face``)."""
 
 
 def build_cnn_branch(input_shape: Sequence[int] = IMAGE_SHAPE, filters: Sequence[int] = (16, 32, 64),
-                     embedding: int = 64, dropout: float = 0.3, name: str = "image") -> keras.Model:
-    """Image -> embedding: ``len(filters)`` blocks of 3x3 convolution, batch norm, ReLU and 2x2 max pooling,
-    then global average pooling and a dense ReLU layer of ``embedding`` units.
+                     embedding: int = 64, dropout: float = 0.4, name: str = "image") -> keras.Model:
+    """Image in [0, 1] -> embedding.
 
-    The input is uint8-range pixels (0..255) or floats in [0, 1]; a ``Rescaling`` layer is not included,
-    so pass images scaled to [0, 1].
+    For each entry of ``filters`` a 3x3 convolution, batch norm, ReLU and 2x2 max pooling; the last maps
+    (8 x 8 for a 64 x 64 input) are flattened, not averaged, because *where* a change happens (brows or
+    mouth) is what tells emotions apart; dropout, then a dense ReLU layer of ``embedding`` units.
     """
     inputs = keras.Input(shape=tuple(input_shape), name=name)
     x = inputs
-    for i, f in enumerate(filters):
-        x = layers.Conv2D(f, 3, padding="same", use_bias=False, name=f"{name}_conv{i + 1}")(x)
-        x = layers.BatchNormalization(name=f"{name}_bn{i + 1}")(x)
-        x = layers.Activation("relu", name=f"{name}_relu{i + 1}")(x)
-        x = layers.MaxPooling2D(2, name=f"{name}_pool{i + 1}")(x)
-    x = layers.GlobalAveragePooling2D(name=f"{name}_gap")(x)
+    for i, f in enumerate(filters, start=1):
+        x = layers.Conv2D(f, 3, padding="same", use_bias=False, name=f"{name}_conv{i}")(x)
+        x = layers.BatchNormalization(name=f"{name}_bn{i}")(x)
+        x = layers.Activation("relu", name=f"{name}_relu{i}")(x)
+        x = layers.MaxPooling2D(2, name=f"{name}_pool{i}")(x)
+    x = layers.Flatten(name=f"{name}_flatten")(x)
     x = layers.Dropout(dropout, name=f"{name}_dropout")(x)
     x = layers.Dense(embedding, activation="relu", name=f"{name}_embedding")(x)
     return keras.Model(inputs, x, name=f"{name}_branch")
@@ -140,16 +140,37 @@ def take(inputs: Mapping[str, np.ndarray], index: np.ndarray) -> dict[str, np.nd
     return {name: array[index] for name, array in inputs.items()}
 
 
+def model_inputs(model: keras.Model, inputs: Mapping[str, np.ndarray] | np.ndarray):
+    """The arrays of a dict of inputs that ``model`` takes: one array for a one-input model, else a dict.
+
+    Raises
+    ------
+    KeyError
+        The model needs an input that the dict does not have.
+    """
+    if not isinstance(inputs, Mapping):
+        return inputs
+    names = [tensor.name for tensor in model.inputs]
+    missing = [name for name in names if name not in inputs]
+    if missing:
+        raise KeyError(f"Model {model.name} needs inputs {names}; {missing} not among {sorted(inputs)}.")
+    return inputs[names[0]] if len(names) == 1 else {name: inputs[name] for name in names}
+
+
 def train_classifier(model: keras.Model, x_train, y_train: np.ndarray, x_val, y_val: np.ndarray,
                      epochs: int = 30, batch_size: int = 32, patience: int = 8, seed: int = 0
                      ) -> tuple[dict[str, list[float]], float]:
     """Fit with early stopping on the validation loss (best weights restored); returns (history, seconds).
 
-    ``y_*`` are integer class labels; they are one-hot encoded here.
+    ``x_*`` are arrays or dicts of named inputs (only those the model takes are used); ``y_*`` are integer
+    class labels, one-hot encoded here. Early stopping watches only after ``patience`` epochs, so a
+    lucky first epoch cannot end training.
     """
     n_classes = model.output_shape[-1]
     keras.utils.set_random_seed(seed)
-    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
+    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True,
+                                         start_from_epoch=patience)
+    x_train, x_val = model_inputs(model, x_train), model_inputs(model, x_val)
     start = time.perf_counter()
     history = model.fit(x_train, keras.utils.to_categorical(y_train, n_classes), batch_size=batch_size,
                         epochs=epochs, validation_data=(x_val, keras.utils.to_categorical(y_val, n_classes)),
@@ -204,4 +225,4 @@ def score_classifier(y_true: np.ndarray, probabilities: np.ndarray) -> Classifie
 
 def evaluate_classifier(model: keras.Model, x, y_true: np.ndarray, batch_size: int = 256) -> ClassifierScores:
     """Scores of ``model`` on inputs ``x`` with integer labels ``y_true`` (see :func:`score_classifier`)."""
-    return score_classifier(y_true, model.predict(x, batch_size=batch_size, verbose=0))
+    return score_classifier(y_true, model.predict(model_inputs(model, x), batch_size=batch_size, verbose=0))

@@ -385,3 +385,35 @@ def normalized_positions(points: np.ndarray, left_eye: int = LEFT_EYE_OUTER,
         raise ValueError("Some face has a zero or non-finite inter-ocular distance.")
     out = (points - centre[..., None, :]) / np.asarray(scale)[..., None, None]
     return out.reshape(*out.shape[:-2], -1).astype(np.float32)
+
+
+def align_face(image: np.ndarray, landmarks: np.ndarray, size: int = 64, eye_distance: float = 0.45,
+               eye_height: float = 0.32) -> np.ndarray:
+    """Crop a face so that the outer eye corners are level, ``eye_distance * size`` apart, at ``eye_height``.
+
+    A similarity transform (rotation, scale, shift) from the eye corners only, so the crop does not depend on
+    the expression (a dropped jaw does not change the box). Returns a (size, size, 3) uint8 image.
+    """
+    import cv2
+
+    h, w = image.shape[:2]
+    right = landmarks[RIGHT_EYE_OUTER, :2] * (w, h)
+    left = landmarks[LEFT_EYE_OUTER, :2] * (w, h)
+    angle = np.degrees(np.arctan2(left[1] - right[1], left[0] - right[0]))
+    scale = eye_distance * size / np.linalg.norm(left - right)
+    centre = (left + right) / 2
+    M = cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])), float(angle), float(scale))
+    M[:, 2] += np.array([size / 2, eye_height * size]) - centre
+    return cv2.warpAffine(image, M, (size, size), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REFLECT101)
+
+
+def aligned_faces(paths: Sequence[str | os.PathLike], table: LandmarkTable, size: int = 64) -> np.ndarray:
+    """(n, size, size, 3) uint8 aligned face crops (:func:`align_face`) of image files with landmarks in ``table``.
+
+    Raises
+    ------
+    MissingLandmarksError
+        Some file has no landmarks (drop it first with ``table.has``).
+    """
+    points = table.get(paths)
+    return np.stack([align_face(read_rgb(path), lm, size) for path, lm in zip(paths, points, strict=True)])

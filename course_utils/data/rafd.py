@@ -16,6 +16,7 @@ import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from sklearn.utils import Bunch
 
@@ -218,3 +219,25 @@ def load_rafd(path: str | os.PathLike | None = None, standin: bool = True, progr
     return Bunch(frame=frame, folder=folder, source_kind="generated", generation_seconds=seconds,
                  source=f"generated: synthetic RaFD stand-in (make_rafd_standin, seed={STANDIN_PARAMS['seed']}), "
                         f"{len(frame)} images; RaFD itself not found")
+
+
+def read_images(paths: Sequence[str | os.PathLike], size: tuple[int, int] = (128, 85)) -> np.ndarray:
+    """Read image files as one (n, height, width, 3) uint8 RGB array, resized with area averaging.
+
+    The default (128, 85) is the seed's CNN input: RaFD's 1024 x 681 photographs shrunk 8-fold.
+
+    Raises
+    ------
+    ValueError
+        A file is not a readable image (the message names it).
+    """
+    import cv2
+
+    h, w = size
+    out = np.empty((len(paths), h, w, 3), np.uint8)
+    for i, path in enumerate(paths):
+        image = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_COLOR)
+        if image is None:
+            raise ValueError(f"{path} is not a readable image file.")
+        out[i] = cv2.cvtColor(cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB)
+    return out
