@@ -66,12 +66,17 @@ def build_mlp_branch(n_features: int, mean: np.ndarray | None = None, std: np.nd
 
 
 def build_classifier(branches: Sequence[keras.Model], n_classes: int = 8, learning_rate: float = 1e-3,
-                     hidden: int = 64, dropout: float = 0.3, name: str = "classifier") -> keras.Model:
+                     hidden: int = 64, dropout: float = 0.3, freeze_branches: bool = False,
+                     name: str = "classifier") -> keras.Model:
     """Softmax classifier on one branch's embedding, or on the concatenated embeddings of several (fusion).
 
     The model takes a dict of inputs keyed by the branches' input names (or one array for one branch) and
-    is compiled with Adam(``learning_rate``), categorical cross-entropy and accuracy.
+    is compiled with Adam(``learning_rate``), categorical cross-entropy and accuracy. The branches' layers
+    are shared, not copied: with ``freeze_branches`` (branches already trained, e.g. inside single-modality
+    classifiers) only the new head is trained, and batch norm runs in inference mode.
     """
+    for branch in branches:
+        branch.trainable = not freeze_branches
     inputs = [branch.input for branch in branches]
     embeddings = [branch.output for branch in branches]
     x = embeddings[0] if len(embeddings) == 1 else layers.Concatenate(name="fusion")(embeddings)
