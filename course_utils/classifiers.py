@@ -67,25 +67,86 @@ def build_mlp_branch(n_features: int, mean: np.ndarray | None = None, std: np.nd
 
 def build_classifier(branches: Sequence[keras.Model], n_classes: int = 8, learning_rate: float = 1e-3,
                      hidden: int = 64, dropout: float = 0.3, freeze_branches: bool = False,
-                     name: str = "classifier") -> keras.Model:
+                     modality_dropout: float = 0.0, name: str = "classifier") -> keras.Model:
     """Softmax classifier on one branch's embedding, or on the concatenated embeddings of several (fusion).
 
     The model takes a dict of inputs keyed by the branches' input names (or one array for one branch) and
     is compiled with Adam(``learning_rate``), categorical cross-entropy and accuracy. The branches' layers
     are shared, not copied: with ``freeze_branches`` (branches already trained, e.g. inside single-modality
-    classifiers) only the new head is trained, and batch norm runs in inference mode.
+    classifiers) only the new head is trained, and batch norm runs in inference mode; :func:`unfreeze`
+    then fine-tunes the whole model.
+
+    ``modality_dropout`` (fusion only) drops each branch's *whole* embedding for a random share of the
+    training examples (dropout with one mask value per example and branch), so the head cannot lean on
+    one modality alone.
     """
     for branch in branches:
         branch.trainable = not freeze_branches
     inputs = [branch.input for branch in branches]
     embeddings = [branch.output for branch in branches]
+    if len(embeddings) > 1 and modality_dropout > 0:
+        # one mask value per example and branch: the whole embedding is dropped, never a part of it
+        embeddings = [layers.Dropout(modality_dropout, noise_shape=(None, 1), name=f"drop_{branch.name}")(e)
+                      for branch, e in zip(branches, embeddings, strict=True)]
     x = embeddings[0] if len(embeddings) == 1 else layers.Concatenate(name="fusion")(embeddings)
     x = layers.Dense(hidden, activation="relu", name="head_dense")(x)
     x = layers.Dropout(dropout, name="head_dropout")(x)
     outputs = layers.Dense(n_classes, activation="softmax", name="emotion")(x)
     model = keras.Model(inputs if len(inputs) > 1 else inputs[0], outputs, name=name)
+    _compile(model, learning_rate)
+    return model
+
+
+def branch_of(classifier: keras.Model, input_name: str, copy: bool = False) -> keras.Model:
+    """The branch of a (trained) classifier that starts at input ``input_name`` and ends at its embedding
+    layer ``f"{input_name}_embedding"``: a model sharing the classifier's layers, or with ``copy`` a copy
+    with the same weights (then fine-tuning a fusion built on it leaves the classifier as it was).
+
+    This is how a fusion reuses trained single-modality models:
+    ``build_classifier([branch_of(cnn, "image"), branch_of(mlp, "deltas")], freeze_branches=True)``.
+
+    Raises
+    ------
+    KeyError
+        The classifier has no such input, or no layer ``f"{input_name}_embedding"``.
+    """
+    tensors = {tensor.name: tensor for tensor in classifier.inputs}
+    layer_names = {layer.name for layer in classifier.layers}
+    if input_name not in tensors or f"{input_name}_embedding" not in layer_names:
+        raise KeyError(f"Classifier {classifier.name} has no branch {input_name!r} (inputs {sorted(tensors)}; "
+                       f"a branch needs an input and a layer '{input_name}_embedding').")
+    embedding = classifier.get_layer(f"{input_name}_embedding").output
+    branch = keras.Model(tensors[input_name], embedding, name=f"{input_name}_branch")
+    if copy:
+        weights = branch.get_weights()
+        branch = keras.models.clone_model(branch)
+        branch.set_weights(weights)
+    return branch
+
+
+def _compile(model: keras.Model, learning_rate: float) -> None:
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="categorical_crossentropy",
                   metrics=["accuracy"])
+
+
+def unfreeze(model: keras.Model, learning_rate: float = 1e-4) -> keras.Model:
+    """Make every layer of ``model`` trainable and recompile it with Adam(``learning_rate``), for fine-tuning.
+
+    The second stage of a staged fusion: first train only the head on frozen, already trained branches
+    (``build_classifier(..., freeze_branches=True)``), then fine-tune everything with a learning rate small
+    enough not to wreck what the branches learnt. Returns the same model, recompiled.
+
+    Raises
+    ------
+    ValueError
+        A learning rate that is not positive.
+    """
+    if not learning_rate > 0:
+        raise ValueError(f"learning_rate must be positive; got {learning_rate}.")
+    model.trainable = True
+    for layer in model.layers:
+        layer.trainable = True
+    _compile(model, learning_rate)
     return model
 
 

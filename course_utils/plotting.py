@@ -538,9 +538,13 @@ def plot_contact_sheet(images: Sequence[np.ndarray], row_labels: Sequence[str], 
 
 
 def plot_classifier_report(history: dict[str, Sequence[float]], confusion: np.ndarray, class_names: Sequence[str],
-                           title: str, accuracy: float | None = None, macro_auc: float | None = None) -> Figure:
+                           title: str, accuracy: float | None = None, macro_auc: float | None = None,
+                           stage_starts: dict[str, int] | None = None) -> Figure:
     """One figure per model: learning curves (loss, accuracy; train and validation) and the test set's
-    row-normalised confusion matrix as a seaborn heatmap. The same helper serves every model."""
+    row-normalised confusion matrix as a seaborn heatmap. The same helper serves every model.
+
+    ``stage_starts`` maps a label to the first epoch (1-based) of a training stage, e.g.
+    ``{"fine-tuning": 28}`` for a history concatenated from two fits; each is drawn as a dashed line."""
     import seaborn as sns
 
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.6), gridspec_kw={"width_ratios": [1, 1, 1.25]})
@@ -549,6 +553,8 @@ def plot_classifier_report(history: dict[str, Sequence[float]], confusion: np.nd
         ax.plot(epochs, history[key], label="train")
         if f"val_{key}" in history:
             ax.plot(epochs, history[f"val_{key}"], label="validation")
+        for i, (stage, start) in enumerate((stage_starts or {}).items()):
+            ax.axvline(start - 0.5, color="0.4", linestyle=("--", ":", "-.")[i % 3], label=f"{stage} starts")
         ax.set(xlabel="epoch", ylabel=label, title=f"{title}: {label} per epoch")
         ax.legend()
     sns.heatmap(confusion, ax=axes[2], annot=True, fmt=".2f", cmap="Blues", vmin=0, vmax=1, cbar=True,

@@ -70,6 +70,41 @@ def test_builders_train_and_fuse():
         C.model_inputs(fusion, {"image": images})
 
 
+def test_staged_fusion_freezes_then_unfreezes_and_drops_whole_modalities():
+    rng = np.random.default_rng(1)
+    n = 32
+    labels = np.arange(n) % 8
+    deltas = rng.normal(size=(n, 12)).astype("float32")
+    deltas[:, 0] += labels
+    images = rng.random((n, 16, 16, 3)).astype("float32")
+    inputs = {"image": images, "deltas": deltas}
+    cnn = C.build_cnn_branch((16, 16, 3), filters=(4,))
+    mlp = C.build_mlp_branch(12, deltas.mean(0), deltas.std(0), hidden=(16,))
+    cnn_only = C.build_classifier([cnn], name="cnn")
+    fusion = C.build_classifier([C.branch_of(cnn_only, "image"), mlp], freeze_branches=True,
+                                modality_dropout=0.5, name="fusion")
+    assert fusion.get_layer("image_conv1") is cnn_only.get_layer("image_conv1")  # shared, not copied
+    with pytest.raises(KeyError, match="no branch 'deltas'"):
+        C.branch_of(cnn_only, "deltas")
+    copied = C.branch_of(cnn_only, "image", copy=True)
+    assert copied.get_layer("image_conv1") is not cnn_only.get_layer("image_conv1")
+    assert np.allclose(copied.predict(images, verbose=0), C.branch_of(cnn_only, "image").predict(images, verbose=0))
+    frozen_weights = [w.copy() for w in cnn.get_weights()]
+    assert {w.path.split("/")[0] for w in fusion.trainable_weights} == {"head_dense", "emotion"}
+    assert fusion.get_layer("drop_image_branch").noise_shape == (None, 1)
+    C.train_classifier(fusion, inputs, labels, inputs, labels, epochs=2, patience=1)
+    assert all(np.array_equal(a, b) for a, b in zip(frozen_weights, cnn.get_weights(), strict=True))  # branch untouched
+    # inference: modality dropout is off, predictions are deterministic
+    first, second = fusion.predict(inputs, verbose=0), fusion.predict(inputs, verbose=0)
+    assert np.array_equal(first, second)
+    C.unfreeze(fusion, learning_rate=1e-4)
+    assert len(fusion.trainable_weights) > 4
+    C.train_classifier(fusion, inputs, labels, inputs, labels, epochs=1, patience=1)
+    assert not all(np.array_equal(a, b) for a, b in zip(frozen_weights, cnn.get_weights(), strict=True))  # tuned
+    with pytest.raises(ValueError, match="learning_rate must be positive"):
+        C.unfreeze(fusion, learning_rate=0)
+
+
 def test_classifier_report_has_curves_and_a_labelled_heatmap():
     names = ["a", "b", "c"]
     history = {"loss": [1.0, 0.5], "val_loss": [1.1, 0.7], "accuracy": [0.4, 0.8], "val_accuracy": [0.3, 0.6]}
@@ -79,6 +114,9 @@ def test_classifier_report_has_curves_and_a_labelled_heatmap():
     assert acc_ax.get_ylabel() == "accuracy"
     assert [t.get_text() for t in heat_ax.get_xticklabels()] == names
     assert "accuracy 0.900" in heat_ax.get_title() and heat_ax.get_ylabel() == "true emotion"
+    plt.close(fig)
+    fig = plot_classifier_report(history, np.eye(3), names, title="staged", stage_starts={"fine-tuning": 2})
+    assert "fine-tuning starts" in [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     plt.close(fig)
 
 
