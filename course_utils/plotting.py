@@ -570,6 +570,30 @@ def plot_face_grid(faces: np.ndarray, region: Sequence[str], row_values: Sequenc
     return fig
 
 
+def plot_contact_sheet(images: Sequence[np.ndarray], row_labels: Sequence[str], col_labels: Sequence[str],
+                       title: str = "", cell_inches: float = 1.25) -> Figure:
+    """Images in a grid (row-major, ``len(row_labels) x len(col_labels)``) with row and column labels."""
+    n_rows, n_cols = len(row_labels), len(col_labels)
+    if len(images) != n_rows * n_cols:
+        raise ValueError(f"Expected {n_rows} x {n_cols} = {n_rows * n_cols} images; got {len(images)}.")
+    aspect = images[0].shape[0] / images[0].shape[1]
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(cell_inches * n_cols, cell_inches * aspect * n_rows + 0.4),
+                             squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        ax.imshow(images[k])
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.grid(False)
+        if k < n_cols:
+            ax.set_title(col_labels[k], fontsize="small")
+        if k % n_cols == 0:
+            ax.set_ylabel(row_labels[k // n_cols], fontsize="small")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
 def plot_latent_usage(kl: dict[str, np.ndarray], weight_norms: dict[str, np.ndarray], threshold: float = 0.01,
                       title: str = "Latent dimensions in use") -> Figure:
     """Per latent dimension: KL to the prior (log scale, with the activity threshold) and decoder weight norms.
@@ -610,4 +634,39 @@ def plot_validation_curves(curves: dict[str, tuple[np.ndarray, np.ndarray, int]]
     ax.plot([], [], "*", color="0.3", markersize=10, label="restored epoch")
     ax.set(xlabel="epoch", ylabel="validation objective (nats per face)", title=title)
     ax.legend(fontsize="small")
+    return fig
+
+
+def plot_classifier_report(history: dict[str, Sequence[float]], confusion: np.ndarray, class_names: Sequence[str],
+                           title: str, accuracy: float | None = None, macro_auc: float | None = None,
+                           stage_starts: dict[str, int] | None = None) -> Figure:
+    """One figure per model: learning curves (loss, accuracy; train and validation) and the test set's
+    row-normalised confusion matrix as a seaborn heatmap. The same helper serves every model.
+
+    ``stage_starts`` maps a label to the first epoch (1-based) of a training stage, e.g.
+    ``{"fine-tuning": 28}`` for a history concatenated from two fits; each is drawn as a dashed line."""
+    import seaborn as sns
+
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.6), gridspec_kw={"width_ratios": [1, 1, 1.25]})
+    epochs = np.arange(1, len(history["loss"]) + 1)
+    for ax, key, label in ((axes[0], "loss", "cross-entropy"), (axes[1], "accuracy", "accuracy")):
+        ax.plot(epochs, history[key], label="train")
+        if f"val_{key}" in history:
+            ax.plot(epochs, history[f"val_{key}"], label="validation")
+        for i, (stage, start) in enumerate((stage_starts or {}).items()):
+            ax.axvline(start - 0.5, color="0.4", linestyle=("--", ":", "-.")[i % 3], label=f"{stage} starts")
+        ax.set(xlabel="epoch", ylabel=label, title=f"{title}: {label} per epoch")
+        ax.legend()
+    sns.heatmap(confusion, ax=axes[2], annot=True, fmt=".2f", cmap="Blues", vmin=0, vmax=1, cbar=True,
+                xticklabels=class_names, yticklabels=class_names, annot_kws={"fontsize": 8}, square=False)
+    scores = []
+    if accuracy is not None:
+        scores.append(f"accuracy {accuracy:.3f}")
+    if macro_auc is not None:
+        scores.append(f"macro AUC {macro_auc:.3f}")
+    axes[2].set(xlabel="predicted emotion", ylabel="true emotion",
+                title=f"{title}: test confusion (rows sum to 1)" + (f"\n{', '.join(scores)}" if scores else ""))
+    axes[2].tick_params(axis="x", rotation=45)
+    axes[2].tick_params(axis="y", rotation=0)
+    fig.tight_layout()
     return fig

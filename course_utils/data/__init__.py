@@ -1,7 +1,8 @@
 """Offline data layer: real data from packages on the index, seeded stand-ins, real course files.
 
 Loaders: :func:`load_pca_dataset`, :func:`load_pedestrians`, :func:`load_raccoon`, :func:`load_mnist`,
-:func:`load_fire_evacuation`, :func:`load_face_landmarks`.
+:func:`load_fire_evacuation`, :func:`load_rafd` (RaFD file table; synthetic stand-in without the licence),
+:func:`load_face_landmarks`.
 Seeded generators: :func:`make_gaussian_mixture` (3-D Gaussian mixture with true labels),
 :func:`make_face_landmarks` (posed 3-D facial landmarks) and the stand-ins.
 Prefetch everything for offline use with ``python -m course_utils.data download-all``.
@@ -19,6 +20,16 @@ from .loaders import (
     load_pedestrians,
     load_raccoon,
 )
+from .rafd import (
+    RAFD_DIR_ENV,
+    RAFD_EMOTIONS,
+    load_rafd,
+    pair_with_neutral,
+    parse_rafd_name,
+    rafd_dir,
+    scan_rafd,
+    select_cameras,
+)
 from .registry import REGISTRY
 from .synthetic import (
     FIRE_EVACUATION_BOUNDS,
@@ -32,6 +43,8 @@ __all__ = [
     "CACHE_ENV",
     "COURSE_DIR_ENV",
     "FIRE_EVACUATION_BOUNDS",
+    "RAFD_DIR_ENV",
+    "RAFD_EMOTIONS",
     "REGISTRY",
     "CorruptDataError",
     "DataError",
@@ -47,9 +60,15 @@ __all__ = [
     "load_pca_dataset",
     "load_pedestrians",
     "load_raccoon",
+    "load_rafd",
     "make_face_landmarks",
     "make_fire_evacuation",
     "make_gaussian_mixture",
     "make_pca_dataset",
     "make_pedestrian_trajectories",
+    "pair_with_neutral",
+    "parse_rafd_name",
+    "rafd_dir",
+    "scan_rafd",
+    "select_cameras",
 ]
