@@ -1,11 +1,12 @@
 """Grade the kit's own demo submissions of an exercise and print the grades table (README's sample).
 
-    .venv/bin/python tools/grade_demo.py [--exercise 01_pca] [--out build/grade-demo] [--workers 1 2]
+    .venv/bin/python tools/grade_demo.py [--exercise 01_pca] [--out build/grade-demo] [--copies 8]
 
 Writes five submissions built from the instructor notebook: the reference solution, the untouched
 student release, a deliberate bug (01 only), moved/duplicated cells with the results cell deleted, and
-an endless loop in the student's function, then grades them once per worker count and prints the
-time per submission and the parallel speed-up.
+an endless loop in the student's function; grades them and prints the table. Then grades ``--copies``
+copies of the reference once with one worker and once with every core, and prints the time per
+submission and the parallel speed-up.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import shutil
 import time
 from pathlib import Path
 
-from course_utils.instructor.grade import Limits, grade_folder, grades_table
+from course_utils.instructor.grade import Limits, cpu_count, grade_folder, grades_table
 from course_utils.instructor.release import exercises, student_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,26 +61,32 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--exercise", default="01_pca")
     parser.add_argument("--out", default="build/grade-demo")
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--cell-timeout", type=float, default=20.0)
+    parser.add_argument("--copies", type=int, default=8, help="reference copies for the speed-up measurement")
+    parser.add_argument("--cell-timeout", type=float, default=10.0)
     args = parser.parse_args()
     out = Path(args.out)
+    checks = ROOT / "grading" / f"{args.exercise}.py"
     shutil.rmtree(out, ignore_errors=True)
     demo_submissions(args.exercise, out / "submissions")
-    for workers in args.workers:
-        start = time.perf_counter()
-        grades = grade_folder(out / "submissions", ROOT / "grading" / f"{args.exercise}.py", out / f"grades-{workers}",
-                              workers=workers, limits=Limits(cell_timeout=args.cell_timeout))
-        wall = time.perf_counter() - start
-        busy = sum(g.run.seconds for g in grades)
-        print(f"{workers} worker(s): {len(grades)} submissions in {wall:.1f} s, {busy / len(grades):.1f} s per "
-              f"submission, speed-up over one at a time {busy / wall:.2f}x")
-    print()
-    print("| student | points |\n|---|---|")
+    grades = grade_folder(out / "submissions", checks, out / "grades", limits=Limits(cell_timeout=args.cell_timeout))
+    print("| student | points | run time |\n|---|---|---|")
     for g in grades:
-        print(f"| {g.student} | {g.points:g} / {g.max_points:g} |")
+        print(f"| {g.student} | {g.points:g} / {g.max_points:g} | {g.run.seconds:.1f} s |")
     print()
     print(grades_table(grades))
+    print()
+    copies = out / "copies"
+    copies.mkdir()
+    for number in range(args.copies):
+        shutil.copy(out / "submissions" / "reference.ipynb", copies / f"student_{number:02d}.ipynb")
+    walls = {}
+    for workers in (1, cpu_count()):
+        start = time.perf_counter()
+        grades = grade_folder(copies, checks, out / f"grades-copies-{workers}", workers=workers)
+        walls[workers] = time.perf_counter() - start
+        print(f"{workers} worker(s): {len(grades)} submissions in {walls[workers]:.1f} s, "
+              f"{walls[workers] / len(grades):.1f} s per submission")
+    print(f"parallel speed-up with {cpu_count()} workers: {walls[1] / walls[cpu_count()]:.2f}x")
 
 
 if __name__ == "__main__":

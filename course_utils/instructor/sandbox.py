@@ -198,7 +198,7 @@ class Runner:
                 continue
             cases: list[dict[str, Any]] = []
             for number, args in enumerate(call["cases"]):
-                if cases and "CellTimeout" in cases[-1].get("error", ""):
+                if any("CellTimeout" in case.get("error", "") for case in cases):
                     cases.append({"error": "skipped: an earlier case ran past the time limit"})
                     continue
                 signal.setitimer(signal.ITIMER_REAL, self.cell_timeout)
