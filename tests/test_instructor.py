@@ -320,6 +320,21 @@ def test_memory_limit_network_and_instructor_files(tiny):
     assert grades["spy"].points == 3, "phase 2 still reads the inputs and grades the function"
 
 
+def test_a_submission_cannot_read_the_other_submissions_copies(tiny):
+    peek = ("import glob, os\nbatch = os.path.dirname(os.path.dirname(os.getcwd()))\n"
+            "found = glob.glob(os.path.join(batch, '*', 'work', 'submission.ipynb'))\n"
+            "mine = os.path.join(os.getcwd(), 'submission.ipynb')\n"
+            "others = [f for f in found if f != mine]\n"
+            "open(mine).read()  # its own copy is fine")
+    readers = ("import os, time\ntime.sleep(3)\nbatch = os.path.dirname(os.path.dirname(os.getcwd()))\n"
+               "os.listdir(batch)")
+    grades = tiny({"a": (*GOOD, peek, readers), "b": (*GOOD, peek, readers)})
+    for grade in grades.values():
+        assert grade.points == 3
+        assert len(grade.run.errors) == 2, grade.run.errors
+        assert all("not accessible to a submission" in e["error"] for e in grade.run.errors)
+
+
 def test_network_is_blocked_by_the_audit_hook_without_a_namespace(tmp_path):
     path = _write(tmp_path / "n.ipynb", _notebook("import socket\ns = socket.socket()\ns.connect(('127.0.0.1', 9))"))
     run = run_notebook(path, [], Limits(timeout=60, network_namespace=False))

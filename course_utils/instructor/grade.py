@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import functools
 import html
 import json
 import os
@@ -100,6 +101,7 @@ def cpu_count() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+@functools.lru_cache(maxsize=1)
 def network_namespace_available() -> bool:
     """Whether ``unshare --user --net`` works here (unprivileged user namespaces enabled)."""
     if not shutil.which("unshare"):
@@ -111,13 +113,15 @@ def network_namespace_available() -> bool:
 
 
 def run_notebook(notebook: Path, deny: list[Path], limits: Limits, inputs: dict[str, Any] | None = None,
-                 stop_on_error: bool = False, env: dict[str, str] | None = None) -> Run:
+                 stop_on_error: bool = False, env: dict[str, str] | None = None, scratch: Path | None = None) -> Run:
     """Run ``notebook`` in a sandboxed child process and return what it reported.
 
-    ``inputs`` maps check ids to ``{"function": name, "cases": [args, ...]}`` for phase 2.
+    ``inputs`` maps check ids to ``{"function": name, "cases": [args, ...]}`` for phase 2. ``scratch``: the
+    folder in which the run's temporary folder is made (a batch passes one shared folder and denies it, so
+    that a submission cannot read the others' copies; its own folder stays open to it).
     """
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="course-kit-grade-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="course-kit-grade-", dir=scratch) as tmp:
         tmp_path = Path(tmp)
         workdir, out, gated = tmp_path / "work", tmp_path / "out", tmp_path / "gated"
         for folder in (workdir, out, gated):
@@ -128,8 +132,8 @@ def run_notebook(notebook: Path, deny: list[Path], limits: Limits, inputs: dict[
             return Run("invalid", 0.0, message=f"{notebook.name} is not a readable notebook ({exc})")
         shutil.copy2(notebook, workdir / "submission.ipynb")
         spec = {"notebook": str(workdir / "submission.ipynb"), "workdir": str(workdir), "out": str(out),
-                "deny": [str(p) for p in deny], "cell_timeout": limits.cell_timeout, "stop_on_error": stop_on_error,
-                "memory": limits.memory}
+                "deny": [str(p) for p in deny], "own": str(tmp_path), "cell_timeout": limits.cell_timeout,
+                "stop_on_error": stop_on_error, "memory": limits.memory}
         if inputs:
             (gated / "inputs.pkl").write_bytes(pickle.dumps(inputs))
             spec["inputs"] = str(gated / "inputs.pkl")
@@ -161,6 +165,14 @@ def run_notebook(notebook: Path, deny: list[Path], limits: Limits, inputs: dict[
 def _collect(out: Path, status: str, message: str, seconds: float) -> Run:
     """Read the child's reports: ``run.json`` when it finished, else the per-cell log written so far."""
     run = Run(status, round(seconds, 2), message=message)
+    try:
+        _read_reports(out, run)
+    except (OSError, ValueError, KeyError, TypeError) as exc:  # reports mangled by the submission itself
+        run.status, run.message = "crashed", f"its run report was unreadable ({type(exc).__name__}: {exc})"
+    return run
+
+
+def _read_reports(out: Path, run: Run) -> None:
     summary_path = out / "run.json"
     if summary_path.exists():
         summary = json.loads(summary_path.read_text(encoding="utf-8"))
@@ -180,7 +192,6 @@ def _collect(out: Path, status: str, message: str, seconds: float) -> Run:
     if (out / "calls.npz").exists():
         with np.load(out / "calls.npz", allow_pickle=False) as data:
             run.arrays = {key: data[key] for key in data.files}
-    return run
 
 
 def _function_outcomes(check: FunctionCheck, run: Run) -> list[dict[str, Any]] | str:
@@ -274,11 +285,18 @@ def grade_folder(submissions: Path, checks: Path, out_dir: Path, reference_noteb
 
     def grade_one(path: Path) -> Grade:
         student = student_name(path)
-        run = run_notebook(path, denied, limits, inputs, env=env)
-        return Grade(student, score(suite, run, expected, reference), run)
+        try:
+            run = run_notebook(path, denied, limits, inputs, env=env, scratch=scratch)
+            return Grade(student, score(suite, run, expected, reference), run)
+        except Exception as exc:  # noqa: BLE001 (one submission must never stop the batch)
+            run = Run("crashed", 0.0, message=f"grading failed: {type(exc).__name__}: {exc}")
+            return Grade(student, [CheckResult(c.id, 0.0, c.points, run.message) for c in suite.checks], run)
 
-    with ThreadPoolExecutor(max_workers=workers or cpu_count()) as pool:
-        grades = list(pool.map(grade_one, paths))
+    with tempfile.TemporaryDirectory(prefix="course-kit-batch-") as batch:
+        scratch = Path(batch)
+        denied.append(scratch)
+        with ThreadPoolExecutor(max_workers=workers or cpu_count()) as pool:
+            grades = list(pool.map(grade_one, paths))
     write_reports(grades, suite, out_dir)
     return grades
 

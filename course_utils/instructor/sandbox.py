@@ -48,10 +48,15 @@ def _on_alarm(signum: int, frame: Any) -> None:
     raise CellTimeout("time limit of the cell exceeded")
 
 
-def install_guard(deny: list[str], gated: str) -> dict[str, bool]:
-    """Install the audit hook; return its state (set ``state["gated"] = True`` to allow the check inputs)."""
+def install_guard(deny: list[str], gated: str, own: str | None = None) -> dict[str, bool]:
+    """Install the audit hook; return its state (set ``state["gated"] = True`` to allow the check inputs).
+
+    Paths under ``deny`` are refused, except those under ``own`` (the run's own temporary folder, which
+    may lie inside a denied batch folder); the ``gated`` file is refused until phase 2.
+    """
     roots = [os.path.realpath(p) for p in deny]
     gated_root = os.path.realpath(gated)
+    own_root = os.path.realpath(own) if own else None
     state = {"gated": False}
 
     def under(path: str, root: str) -> bool:
@@ -66,7 +71,13 @@ def install_guard(deny: list[str], gated: str) -> dict[str, bool]:
             path = os.path.realpath(os.fsdecode(args[0]))
         except (TypeError, ValueError):
             return
-        if any(under(path, root) for root in roots) or (under(path, gated_root) and not state["gated"]):
+        if under(path, gated_root):
+            if not state["gated"]:
+                raise PermissionError(f"grading sandbox: {args[0]} is not accessible to a submission")
+            return
+        if own_root and under(path, own_root):
+            return
+        if any(under(path, root) for root in roots):
             raise PermissionError(f"grading sandbox: {args[0]} is not accessible to a submission")
 
     sys.addaudithook(hook)
@@ -226,7 +237,7 @@ def main(spec_path: str) -> int:
         resource.setrlimit(resource.RLIMIT_AS, (int(spec["memory"]), int(spec["memory"])))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     signal.signal(signal.SIGALRM, _on_alarm)
-    state = install_guard(spec.get("deny", []), spec.get("inputs", os.devnull + ".none"))
+    state = install_guard(spec.get("deny", []), spec.get("inputs", os.devnull + ".none"), spec.get("own"))
     os.chdir(spec["workdir"])
     runner = Runner(out, float(spec.get("cell_timeout", 600)))
     records = runner.run_notebook(cells, bool(spec.get("stop_on_error", False)))
