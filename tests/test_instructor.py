@@ -23,6 +23,7 @@ from course_utils.instructor.checks import (
     load_checks,
 )
 from course_utils.instructor.grade import Limits, grade_folder, grades_table, run_notebook
+from course_utils.instructor.release import cell_source
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -43,15 +44,11 @@ def _write(path: Path, notebook: dict) -> Path:
     return path
 
 
-def _source(cell: dict) -> str:
-    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
-
-
 def _edit(notebook: dict, old: str, new: str) -> dict:
     notebook = copy.deepcopy(notebook)
-    hits = [c for c in notebook["cells"] if old in _source(c)]
+    hits = [c for c in notebook["cells"] if old in cell_source(c)]
     assert len(hits) == 1, old
-    hits[0]["source"] = _source(hits[0]).replace(old, new)
+    hits[0]["source"] = cell_source(hits[0]).replace(old, new)
     return notebook
 
 
@@ -99,9 +96,9 @@ def test_every_notebook_has_graded_exercises_and_a_student_version(path):
     assert all(not c.get("outputs") and c.get("execution_count") is None
                for c in student["cells"] if c["cell_type"] == "code")
     changed = [i for i, (a, b) in enumerate(zip(notebook["cells"], student["cells"], strict=True))
-               if _source(a) != _source(b)]
+               if cell_source(a) != cell_source(b)]
     allowed = {e.cell_index for e in found} | {e.cell_index + 1 for e in found} | {
-        i for i, c in enumerate(notebook["cells"]) if R.BEGIN_HIDDEN in _source(c)}
+        i for i, c in enumerate(notebook["cells"]) if R.BEGIN_HIDDEN in cell_source(c)}
     assert set(changed) <= allowed, "only exercise and test cells may change in the student version"
     assert (ROOT / "grading" / f"{path.stem}.py").exists(), f"no hidden checks for {path.stem}"
 
@@ -161,8 +158,8 @@ def test_hidden_checks_agree_with_the_instructor_solution_and_fail_the_stub(path
     """Run each exercise cell's solution (and its student stub) on the check inputs, without the notebook."""
     suite = load_checks(path)
     notebook = json.loads((ROOT / "notebooks" / f"{suite.exercise}.ipynb").read_text(encoding="utf-8"))
-    imports = next(_source(c) for c in notebook["cells"] if c["cell_type"] == "code")
-    solutions = [_source(notebook["cells"][e.cell_index]) for e in R.exercises(notebook)]
+    imports = next(cell_source(c) for c in notebook["cells"] if c["cell_type"] == "code")
+    solutions = [cell_source(notebook["cells"][e.cell_index]) for e in R.exercises(notebook)]
     namespaces = {}
     for version in ("solution", "stub"):
         namespace: dict = {}

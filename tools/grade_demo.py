@@ -19,14 +19,10 @@ import time
 from pathlib import Path
 
 from course_utils.instructor.grade import Limits, cpu_count, grade_folder, grades_table
-from course_utils.instructor.release import exercises, student_notebook
+from course_utils.instructor.release import cell_source, exercises, student_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 BUGS = {"01_pca": ("np.asarray(singular_values, dtype=float) ** 2", "np.asarray(singular_values, dtype=float)")}
-
-
-def _source(cell: dict) -> str:
-    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
 
 
 def demo_submissions(exercise: str, folder: Path) -> None:
@@ -38,7 +34,7 @@ def demo_submissions(exercise: str, folder: Path) -> None:
     if exercise in BUGS:
         buggy = copy.deepcopy(reference)
         cell = buggy["cells"][first.cell_index]
-        cell["source"] = _source(cell).replace(*BUGS[exercise])
+        cell["source"] = cell_source(cell).replace(*BUGS[exercise])
         subs["deliberate_bug"] = buggy
     shuffled = copy.deepcopy(reference)
     cells = shuffled["cells"]
@@ -48,7 +44,7 @@ def demo_submissions(exercise: str, folder: Path) -> None:
     subs["moved_cells_no_results_cell"] = shuffled
     looping = copy.deepcopy(reference)
     cell = looping["cells"][first.cell_index]
-    text = _source(cell)
+    text = cell_source(cell)
     body_start = text.index("### BEGIN SOLUTION")
     indent = text[:body_start].rsplit("\n", 1)[1]
     cell["source"] = text[:body_start] + "while True:\n" + indent + "    pass\n" + indent + text[body_start:]

@@ -40,7 +40,8 @@ class Exercise:
     functions: tuple[str, ...]
 
 
-def _source(cell: dict[str, Any]) -> str:
+def cell_source(cell: dict[str, Any]) -> str:
+    """A notebook cell's source as one string (nbformat allows a string or a list of lines)."""
     source = cell.get("source", "")
     return "".join(source) if isinstance(source, list) else source
 
@@ -88,7 +89,7 @@ def exercises(notebook: dict[str, Any]) -> list[Exercise]:
     """The exercise cells of an instructor notebook (cells holding a ``BEGIN SOLUTION`` marker), in order."""
     found = []
     for index, cell in enumerate(notebook.get("cells", [])):
-        text = _source(cell)
+        text = cell_source(cell)
         if cell.get("cell_type") == "code" and BEGIN_SOLUTION in text:
             grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", f"cell-{index}")
             found.append(Exercise(index, grade_id, tuple(_DEF.findall(text))))
@@ -102,7 +103,7 @@ def student_notebook(notebook: dict[str, Any], name: str = "notebook") -> dict[s
         if cell.get("cell_type") == "code":
             cell["outputs"] = []
             cell["execution_count"] = None
-        text = _source(cell)
+        text = cell_source(cell)
         if any(marker in text for marker in (BEGIN_SOLUTION, END_SOLUTION, BEGIN_HIDDEN, END_HIDDEN)):
             _set_source(cell, strip_regions(text, where=f"{name}, cell {index}"))
     return student
