@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from .sandbox import as_arrays
+
 Case = tuple[Any, ...]
 
 
@@ -149,18 +151,6 @@ class ResultCheck:
         if ok:
             return CheckResult(self.id, self.points, self.points, f"`{self.key}` = {value!r}, as expected")
         return CheckResult(self.id, 0.0, self.points, f"`{self.key}` = {value!r}, expected {wanted}")
-
-
-def as_arrays(value: Any) -> list[np.ndarray]:
-    """A function's return value as a list of numeric arrays (a tuple or list gives one array per item)."""
-    items = list(value) if isinstance(value, tuple | list) else [value]
-    arrays = []
-    for item in items:
-        array = np.asarray(item)
-        if array.dtype == object:
-            raise TypeError(f"returned {type(item).__name__}, which is not numbers or an array of numbers")
-        arrays.append(array)
-    return arrays
 
 
 def compare(want: list[np.ndarray], got: list[np.ndarray], rtol: float, atol: float) -> str:

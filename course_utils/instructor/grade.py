@@ -1,15 +1,18 @@
 """Grade a folder of submitted notebooks for one exercise: parallel, sandboxed, per-check partial credit.
 
-Each submission runs in its own child process (:mod:`.sandbox`): a copy of the notebook in a fresh
-temporary working directory, an address-space limit, a hard wall-clock limit (the whole process group is
-killed), per-cell and per-call alarms, no network (a network namespace via ``unshare`` where the system
-allows it, and an audit hook in any case), and the instructor's files unreadable. A thread pool runs as
-many children at once as the machine has cores. One broken, hung or hostile submission costs only its
-own checks; the batch always finishes.
+Each submission runs in its own OS sandbox (:mod:`.isolation`: bubblewrap with an allow-list, new
+namespaces, an unprivileged uid, limits per submission) running the child :mod:`.sandbox`: the notebook's
+cells with per-cell and per-call alarms, then the student's functions on the hidden inputs, which reach
+it on stdin only at phase 2 (JSON and ``.npz``; the expected values never leave this process). A hard
+wall-clock limit kills the whole submission. Everything the child writes is hostile input: a fixed
+schema, size caps, figure names checked, files opened without following links. A thread pool runs as
+many sandboxes at once as the machine has cores; one broken, hung or hostile submission costs only its
+own checks, and the batch always finishes. Without bubblewrap the grader refuses to grade unless told
+``unsafe_no_sandbox`` (then: a child process, ``unshare -rn`` where possible, the audit hook).
 
 Output in ``out_dir``: ``grades.csv`` (student, check, points, max, reason), ``summary.csv`` (student,
-points, max, seconds, status) and ``feedback/<student>.html`` with the failing checks' reasons, the cells
-that raised, and the student's own figures embedded.
+points, max, seconds, status, ..., sandbox, file) and ``feedback/<student>.html`` with the failing checks'
+reasons, the cells that raised, and the student's own figures embedded.
 """
 
 from __future__ import annotations
@@ -20,14 +23,18 @@ import functools
 import html
 import json
 import os
-import pickle
 import re
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import uuid
+import warnings
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,11 +43,27 @@ from typing import Any
 import numpy as np
 
 from ..report import results_from_notebook
+from . import isolation
 from .checks import CheckResult, CheckSuite, FunctionCheck, load_checks
+from .isolation import INSTALL_HINT, SandboxUnavailable, bwrap_problem
+from .sandbox import PHASE2_MARKER, encode_inputs
 
 DEFAULT_TIMEOUT = 900.0
 DEFAULT_CELL_TIMEOUT = 300.0
 DEFAULT_MEMORY = 8 * 1024**3
+DEFAULT_PROCESSES = 512
+DEFAULT_FILE_SIZE = 1024**3
+DEFAULT_TMP_SIZE = 1024**3
+MAX_NOTEBOOK = 64 * 1024**2
+MAX_RUN_JSON = 16 * 1024**2
+MAX_EVENTS_TAIL = 4 * 1024**2
+MAX_CALLS = 512 * 1024**2
+MAX_FIGURE = 4 * 1024**2
+MAX_FIGURES = 24
+MAX_REASON = 600
+STDERR_TAIL = 64 * 1024
+FIGURE_NAME = re.compile(r"figures/(cell\d{3}_\d{2}\.png)")
+UNSAFE_LABEL = "none (--unsafe-no-sandbox: the submission ran with the grader's own rights)"
 FEEDBACK_CSS = ("body{font-family:sans-serif;max-width:60em;margin:2em auto}td{padding:.2em .6em;vertical-align:top}"
                 ".ok td:nth-child(2){color:#176}.bad td:nth-child(2),p.bad{color:#a12}"
                 "img{max-width:48%;margin:.3em;border:1px solid #ddd}")
@@ -50,12 +73,22 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"
 
 @dataclass
 class Limits:
-    """Resource limits of one submission's process."""
+    """Resource limits of one submission (all its processes together, where a cgroup is available).
+
+    ``memory`` bounds the submission's cgroup and every process's address space; ``processes`` its
+    processes and threads; ``file_size`` any one file it writes; ``tmp_size`` each of its tmpfs (home,
+    ``/tmp``); the CPU time of a process is bounded by ``timeout``. ``unsafe_no_sandbox`` allows grading
+    without the OS sandbox (then ``network_namespace`` asks for ``unshare -rn`` where it works).
+    """
 
     timeout: float = DEFAULT_TIMEOUT
     cell_timeout: float = DEFAULT_CELL_TIMEOUT
     memory: int = DEFAULT_MEMORY
     network_namespace: bool = True
+    processes: int = DEFAULT_PROCESSES
+    file_size: int = DEFAULT_FILE_SIZE
+    tmp_size: int = DEFAULT_TMP_SIZE
+    unsafe_no_sandbox: bool = False
 
 
 @dataclass
@@ -70,6 +103,8 @@ class Run:
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     figures: list[bytes] = field(default_factory=list)
     message: str = ""
+    sandbox: str = ""
+    complete: bool = False
 
     @property
     def errors(self) -> list[dict[str, Any]]:
@@ -83,6 +118,7 @@ class Grade:
     student: str
     results: list[CheckResult]
     run: Run
+    file: str = ""
 
     @property
     def points(self) -> float:
@@ -112,90 +148,356 @@ def network_namespace_available() -> bool:
         return False
 
 
+def sandbox_problem(limits: Limits) -> str:
+    """Empty if ``limits`` can be honoured here, else why not (no bubblewrap and no unsafe flag)."""
+    if limits.unsafe_no_sandbox:
+        return ""
+    problem = bwrap_problem()
+    return f"No OS sandbox for the submissions: {problem}; {INSTALL_HINT}." if problem else ""
+
+
+def load_submission(path: Path) -> tuple[dict[str, Any] | None, str]:
+    """A submitted notebook as nbformat 4 JSON, or ``None`` and the reason it cannot be graded."""
+    try:
+        if path.stat().st_size > MAX_NOTEBOOK:
+            return None, (f"{path.name} is larger than {MAX_NOTEBOOK // 1024**2} MiB; "
+                          f"submit the notebook with its outputs cleared")
+        text = path.read_text(encoding="utf-8")
+        notebook = json.loads(text)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        return None, f"{path.name} is not a readable notebook ({_clean(str(exc), 200)})"
+    if not isinstance(notebook, dict):
+        return None, f"{path.name} is JSON but not a notebook (no cells)"
+    version = notebook.get("nbformat")
+    if isinstance(version, int) and version < 4:
+        try:
+            import nbformat
+
+            notebook = json.loads(nbformat.writes(nbformat.reads(text, as_version=4)))
+        except Exception as exc:  # noqa: BLE001 (nbformat raises many kinds)
+            return None, (f"{path.name} is in nbformat {version}, which could not be upgraded to nbformat 4 "
+                          f"({_clean(str(exc), 200)}); open and save it in a current Jupyter")
+    elif version != 4:
+        return None, f"{path.name}: unsupported nbformat {_clean(repr(version), 40)}; save it in a current Jupyter"
+    cells = notebook.get("cells")
+    if not isinstance(cells, list) or not all(isinstance(c, dict) for c in cells):
+        return None, f"{path.name} has no list of cells; it is not a Jupyter notebook"
+    code = [c for c in cells if c.get("cell_type") == "code" and isinstance(c.get("source", ""), str | list)]
+    if not code:
+        return None, f"{path.name} has no code cells (an empty or unsaved notebook?); nothing to grade"
+    return notebook, ""
+
+
+def _clean(text: Any, cap: int = MAX_REASON) -> str:
+    """Text from a submission made safe for the reports: a string, no NUL, at most ``cap`` characters."""
+    text = text if isinstance(text, str) else str(text)
+    text = text.replace("\x00", "")
+    return text if len(text) <= cap else text[: cap - 3] + "..."
+
+
+class _Pipes:
+    """Reads the child's stdout (for the phase-2 marker) and the tail of its stderr, in threads."""
+
+    def __init__(self, process: subprocess.Popen, payload: bytes | None) -> None:
+        self.tail: deque[bytes] = deque()
+        self.tail_size = 0
+        self.process, self.payload = process, payload
+        self.threads = [threading.Thread(target=self._stderr, daemon=True),
+                        threading.Thread(target=self._stdout, daemon=True)]
+        for thread in self.threads:
+            thread.start()
+
+    def _stderr(self) -> None:
+        while chunk := self.process.stderr.read1(65536):
+            self.tail.append(chunk)
+            self.tail_size += len(chunk)
+            while self.tail_size - len(self.tail[0]) >= STDERR_TAIL:
+                self.tail_size -= len(self.tail.popleft())
+
+    def _stdout(self) -> None:
+        window = b""
+        while chunk := self.process.stdout.read1(65536):
+            if self.payload is not None:
+                window = (window + chunk)[-4096:]
+                if PHASE2_MARKER in window:
+                    payload, self.payload = self.payload, None
+                    threading.Thread(target=self._send, args=(payload,), daemon=True).start()
+
+    def _send(self, payload: bytes) -> None:
+        try:
+            self.process.stdin.write(payload)
+            self.process.stdin.close()
+        except (OSError, ValueError):  # the child closed stdin or died
+            pass
+
+    def stderr_lines(self, count: int = 3) -> list[str]:
+        text = b"".join(self.tail)[-STDERR_TAIL:].decode(errors="replace")
+        return [_clean(line, 300) for line in text.strip().splitlines()[-count:]]
+
+    def join(self) -> None:
+        for thread in self.threads:
+            thread.join(timeout=5)
+
+
 def run_notebook(notebook: Path, deny: list[Path], limits: Limits, inputs: dict[str, Any] | None = None,
-                 stop_on_error: bool = False, env: dict[str, str] | None = None, scratch: Path | None = None) -> Run:
-    """Run ``notebook`` in a sandboxed child process and return what it reported.
+                 stop_on_error: bool = False, env: dict[str, str] | None = None, scratch: Path | None = None,
+                 shared: isolation.Shared | None = None) -> Run:
+    """Run ``notebook`` in its own sandbox and return what it reported (validated).
 
     ``inputs`` maps check ids to ``{"function": name, "cases": [args, ...]}`` for phase 2. ``scratch``: the
-    folder in which the run's temporary folder is made (a batch passes one shared folder and denies it, so
-    that a submission cannot read the others' copies; its own folder stays open to it).
+    folder in which the run's private temporary folder is made. ``shared``: the batch's released package
+    and data (made for this run alone when not given). ``deny``: paths the audit hook refuses too (the
+    only file barrier with ``limits.unsafe_no_sandbox``). Raises :class:`SandboxUnavailable` when there
+    is no OS sandbox and the limits do not allow grading without one.
     """
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="course-kit-grade-", dir=scratch) as tmp:
+    problem = sandbox_problem(limits)
+    if problem:
+        raise SandboxUnavailable(problem)
+    sandboxed = not limits.unsafe_no_sandbox
+    data, problem = load_submission(notebook)
+    if data is None:
+        return Run("invalid", 0.0, message=problem, sandbox="" if sandboxed else UNSAFE_LABEL)
+    with tempfile.TemporaryDirectory(prefix="course-kit-grade-", dir=scratch, ignore_cleanup_errors=True) as tmp:
         tmp_path = Path(tmp)
-        workdir, out, gated = tmp_path / "work", tmp_path / "out", tmp_path / "gated"
-        for folder in (workdir, out, gated):
-            folder.mkdir()
-        try:
-            json.loads(notebook.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            return Run("invalid", 0.0, message=f"{notebook.name} is not a readable notebook ({exc})")
-        shutil.copy2(notebook, workdir / "submission.ipynb")
-        spec = {"notebook": str(workdir / "submission.ipynb"), "workdir": str(workdir), "out": str(out),
-                "deny": [str(p) for p in deny], "own": str(tmp_path), "cell_timeout": limits.cell_timeout,
-                "stop_on_error": stop_on_error, "memory": limits.memory}
-        if inputs:
-            (gated / "inputs.pkl").write_bytes(pickle.dumps(inputs))
-            spec["inputs"] = str(gated / "inputs.pkl")
-        (tmp_path / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
-        command = [sys.executable, "-m", "course_utils.instructor.sandbox", str(tmp_path / "spec.json")]
-        if limits.network_namespace and network_namespace_available():
-            command = ["unshare", "-rn", *command]
-        child_env = dict(os.environ if env is None else env)
-        child_env.update({name: "1" for name in THREAD_VARIABLES})
-        child_env.update({"MPLBACKEND": "Agg", "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONHASHSEED": "0"})
+        out, submission = tmp_path / "out", tmp_path / "submission.ipynb"
+        out.mkdir()
+        submission.write_text(json.dumps(data), encoding="utf-8")
+        spec: dict[str, Any] = {"cell_timeout": limits.cell_timeout, "stop_on_error": stop_on_error,
+                                "memory": limits.memory, "phase2": bool(inputs)}
+        child_env = {name: "1" for name in THREAD_VARIABLES}
+        child_env.update({"MPLBACKEND": "Agg", "TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0",
+                          "PYTHONHASHSEED": "0"})
+        cgroup = None
+        if sandboxed:
+            uid = isolation.next_uid() if os.geteuid() == 0 else None
+            if uid is not None:
+                os.chown(out, uid, uid)
+            own_shared = shared is None
+            if own_shared:
+                shared = isolation.shared_for_batch(tmp_path / "release")
+            passed = {k: v for k, v in (env or os.environ).items() if k in ("COURSE_KIT_PROFILE", "LANG", "TZ")}
+            spec.update({"notebook": f"{isolation.BOX}/submission.ipynb", "workdir": isolation.HOME,
+                         "out": f"{isolation.BOX}/out", "deny": []})
+            argv = [sys.executable, "-B", f"{isolation.BOX}/runner/sandbox.py", json.dumps(spec)]
+            command = isolation.bwrap_command(shared, submission, out, uid, argv, {**passed, **child_env},
+                                              limits.tmp_size)
+            cgroup = isolation.Cgroup(f"course-kit-{os.getpid()}-{uuid.uuid4().hex[:12]}", limits.memory,
+                                      limits.processes)
+            popen_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+            preexec = isolation.limit_setter(cgroup, limits.memory, limits.processes, limits.file_size,
+                                             int(limits.timeout) + 5, uid)
+            label = "bwrap" + (" + cgroup" if cgroup.active else " + rlimits")
+        else:
+            workdir = tmp_path / "work"
+            workdir.mkdir()
+            spec.update({"notebook": str(submission), "workdir": str(workdir), "out": str(out),
+                         "deny": [str(p) for p in deny], "own": str(tmp_path)})
+            command = [sys.executable, "-B", str(isolation.RUNNER), json.dumps(spec)]
+            if limits.network_namespace and network_namespace_available():
+                command = ["unshare", "-rn", *command]
+            popen_env = dict(os.environ if env is None else env)
+            popen_env.update(child_env)
+            preexec, label = None, UNSAFE_LABEL
         status, message = "ok", ""
-        with (tmp_path / "stderr.txt").open("wb") as stderr:
-            process = subprocess.Popen(command, cwd=workdir, env=child_env, stdout=subprocess.DEVNULL, stderr=stderr,
-                                       start_new_session=True)
+        process = subprocess.Popen(command, cwd=tmp_path, env=popen_env, stdin=subprocess.PIPE,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                                   preexec_fn=preexec)
+        pipes = _Pipes(process, encode_inputs(inputs) if inputs else None)
+        try:
+            process.wait(timeout=limits.timeout)
+        except subprocess.TimeoutExpired:
+            status, message = "timeout", f"stopped at the time limit of {limits.timeout:.0f} s"
+        finally:
             try:
-                process.wait(timeout=limits.timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-                status, message = "timeout", f"stopped at the time limit of {limits.timeout:.0f} s"
-        run = _collect(out, status, message, time.perf_counter() - start)
-        if status == "ok" and not (out / "run.json").exists():  # died early: a crash, os._exit, a killed child
-            tail = (tmp_path / "stderr.txt").read_text(errors="replace").strip().splitlines()[-3:]
+                os.killpg(process.pid, signal.SIGKILL)  # bwrap's death ends its PID namespace: every process
+            except OSError:
+                pass
+            process.wait()
+            if cgroup is not None:
+                oom = cgroup.oom_killed()
+                cgroup.remove()
+            pipes.join()
+        run = _collect(out, status, message, time.perf_counter() - start, inputs or {})
+        run.sandbox = label
+        if status == "ok" and not run.complete:  # died early: a crash, os._exit, a killed child
+            why = f"the process ended with code {process.returncode}"
+            if process.returncode in (-9, 137) and (cgroup is None or oom or not cgroup.active):
+                why += (f" (killed: most likely the memory limit of {limits.memory / 1024**3:g} GiB "
+                        f"of the submission)" if cgroup is None or oom else " (killed)")
+            elif cgroup is not None and oom:
+                why += f" (the memory limit of {limits.memory / 1024**3:g} GiB of the submission was reached)"
             run.status = "crashed"
-            run.message = f"the process ended with code {process.returncode}: " + " | ".join(tail)
+            run.message = _clean(why + ": " + " | ".join(pipes.stderr_lines()))
         return run
 
 
-def _collect(out: Path, status: str, message: str, seconds: float) -> Run:
-    """Read the child's reports: ``run.json`` when it finished, else the per-cell log written so far."""
+def _open_in(dir_fd: int, name: str, cap: int, tail: bool = False) -> bytes | None:
+    """A regular file ``name`` inside ``dir_fd`` (links not followed), at most ``cap`` bytes; ``None`` if absent.
+
+    Raises ``ValueError`` for anything but a regular file, or a file over ``cap`` (unless ``tail``: then
+    its last ``cap`` bytes).
+    """
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ValueError(f"{name} cannot be opened safely ({exc.strerror})") from exc
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError(f"{name} is not a regular file")
+        if info.st_size > cap:
+            if not tail:
+                raise ValueError(f"{name} is larger than {cap} bytes")
+            os.lseek(fd, info.st_size - cap, os.SEEK_SET)
+        parts, left = [], cap
+        while left and (part := os.read(fd, min(left, 1 << 20))):
+            parts.append(part)
+            left -= len(part)
+        return b"".join(parts)
+    finally:
+        os.close(fd)
+
+
+def _collect(out: Path, status: str, message: str, seconds: float, inputs: dict[str, Any]) -> Run:
+    """Read the child's reports (``run.json``, else the per-cell log so far); all of it is hostile input."""
     run = Run(status, round(seconds, 2), message=message)
     try:
-        _read_reports(out, run)
-    except (OSError, ValueError, KeyError, TypeError) as exc:  # reports mangled by the submission itself
-        run.status, run.message = "crashed", f"its run report was unreadable ({type(exc).__name__}: {exc})"
+        dir_fd = os.open(out, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:
+        run.status, run.message = "crashed", f"its output folder was unreadable ({exc.strerror})"
+        return run
+    try:
+        _read_reports(dir_fd, run, inputs)
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:  # reports mangled by the submission
+        run.status, run.message = "crashed", _clean(f"its run report was unreadable ({type(exc).__name__}: {exc})")
+        run.cells, run.results, run.calls, run.arrays, run.figures = [], {}, {}, {}, []
+    finally:
+        os.close(dir_fd)
     return run
 
 
-def _read_reports(out: Path, run: Run) -> None:
-    summary_path = out / "run.json"
-    if summary_path.exists():
-        summary = json.loads(summary_path.read_text(encoding="utf-8"))
-        run.cells, run.results, run.calls = summary["cells"], summary.get("results", {}), summary.get("calls", {})
-        run.figures = [(out / name).read_bytes() for name in summary.get("figures", []) if (out / name).exists()]
-    elif (out / "events.jsonl").exists():
+def _cell_record(record: Any) -> dict[str, Any]:
+    if not isinstance(record, dict) or not isinstance(record.get("cell"), int) or record.get("status") not in ("ok",
+                                                                                                               "error"):
+        raise ValueError("a cell record does not have the expected fields")
+    seconds = record.get("seconds")
+    return {"cell": max(0, min(record["cell"], 10**6)), "status": record["status"],
+            "first_line": _clean(record.get("first_line", ""), 120), "error": _clean(record.get("error", "")),
+            "error_type": _clean(record.get("error_type", ""), 80), "output": _clean(record.get("output", ""), 2000),
+            "seconds": float(seconds) if isinstance(seconds, int | float) else 0.0,
+            "retried": record.get("retried") is True}
+
+
+def _recorded(values: Any) -> dict[str, Any]:
+    if not isinstance(values, dict):
+        raise ValueError("recorded results are not a mapping")
+    clean: dict[str, Any] = {}
+    for key, value in list(values.items())[:2000]:
+        if isinstance(key, str) and len(key) <= 200 and isinstance(value, bool | int | float | str):
+            clean[key] = _clean(value, 500) if isinstance(value, str) else value
+    return clean
+
+
+def _calls(calls: Any, inputs: dict[str, Any]) -> dict[str, Any]:
+    if not isinstance(calls, dict):
+        raise ValueError("the function calls are not a mapping")
+    clean: dict[str, Any] = {}
+    for check_id, call in calls.items():
+        if check_id not in inputs or not isinstance(call, dict):
+            continue
+        if "missing" in call:
+            clean[check_id] = {"missing": _clean(call["missing"])}
+            continue
+        cases = []
+        reported = call.get("cases") if isinstance(call.get("cases"), list) else []
+        for case in reported[: len(inputs[check_id]["cases"])]:
+            if isinstance(case, dict) and isinstance(case.get("n_values"), int) and 0 <= case["n_values"] <= 64:
+                cases.append({"n_values": case["n_values"]})
+            else:
+                cases.append({"error": _clean(case.get("error", "no outcome reported") if isinstance(case, dict)
+                                              else "no outcome reported")})
+        clean[check_id] = {"cases": cases}
+    return clean
+
+
+def _read_reports(dir_fd: int, run: Run, inputs: dict[str, Any]) -> None:
+    summary_bytes = _open_in(dir_fd, "run.json", MAX_RUN_JSON)
+    names: list[str] = []
+    if summary_bytes is not None:
+        summary = json.loads(summary_bytes)
+        if not isinstance(summary, dict) or not isinstance(summary.get("cells"), list):
+            raise ValueError("run.json does not have the expected fields")
+        run.complete = True
+        run.cells = [_cell_record(c) for c in summary["cells"][:5000]]
+        run.results = _recorded(summary.get("results", {}))
+        run.calls = _calls(summary.get("calls", {}), inputs)
+        names = [n for n in summary.get("figures", []) if isinstance(n, str)] if isinstance(
+            summary.get("figures"), list) else []
+    else:
+        events = _open_in(dir_fd, "events.jsonl", MAX_EVENTS_TAIL, tail=True)
         latest: dict[int, dict] = {}
-        for line in (out / "events.jsonl").read_text(encoding="utf-8").splitlines():
+        for line in (events or b"").decode(errors="replace").splitlines():
             try:
-                record = json.loads(line)
-            except json.JSONDecodeError:  # the last line, cut off by the kill
+                record = _cell_record(json.loads(line))
+                results = _recorded(json.loads(line).get("results", {}))
+            except (ValueError, AttributeError, RecursionError):  # a line cut off by the kill, or forged
                 continue
             latest[record["cell"]] = record
-            run.results = record.get("results", run.results)  # the latest snapshot
+            run.results = results  # the latest snapshot
         run.cells = [latest[i] for i in sorted(latest)]
-        run.figures = [path.read_bytes() for path in sorted((out / "figures").glob("*.png"))]
-    if (out / "calls.npz").exists():
-        with np.load(out / "calls.npz", allow_pickle=False) as data:
-            run.arrays = {key: data[key] for key in data.files}
+        try:
+            figures_fd = os.open("figures", os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+        except OSError:
+            figures_fd = None
+        if figures_fd is not None:
+            try:
+                names = sorted(f"figures/{n}" for n in os.listdir(figures_fd))[:MAX_FIGURES]
+            finally:
+                os.close(figures_fd)
+    run.figures = _figures(dir_fd, names)
+    if run.calls:
+        data = _open_in(dir_fd, "calls.npz", MAX_CALLS)
+        if data is not None:
+            import io
+
+            pattern = re.compile(r"(.+)__(\d+)__(\d+)")
+            with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+                for key in npz.files:
+                    match = pattern.fullmatch(key)
+                    if match and match.group(1) in run.calls:
+                        value = npz[key]
+                        if value.dtype.kind in "biuf":
+                            run.arrays[key] = value
 
 
-def _function_outcomes(check: FunctionCheck, run: Run) -> list[dict[str, Any]] | str:
-    """Per-case outcomes of a function check, or the reason none exist."""
+def _figures(dir_fd: int, names: list[str]) -> list[bytes]:
+    """The PNGs named ``figures/cellNNN_KK.png`` (nothing else), opened without following links."""
+    figures: list[bytes] = []
+    wanted = [m.group(1) for m in (FIGURE_NAME.fullmatch(n) for n in names[:MAX_FIGURES]) if m]
+    if not wanted:
+        return figures
+    try:
+        figures_fd = os.open("figures", os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+    except OSError:
+        return figures
+    try:
+        for name in wanted:
+            try:
+                png = _open_in(figures_fd, name, MAX_FIGURE)
+            except ValueError:
+                continue
+            if png and png.startswith(b"\x89PNG\r\n\x1a\n"):
+                figures.append(png)
+    finally:
+        os.close(figures_fd)
+    return figures
+
+
+def _function_outcomes(check: FunctionCheck, run: Run, n_cases: int) -> list[dict[str, Any]] | str:
+    """Per-case outcomes of a function check (exactly ``n_cases``), or the reason none exist."""
     call = run.calls.get(check.id)
     if call is None:
         return {"timeout": f"the notebook was {run.message}", "crashed": run.message,
@@ -203,11 +505,15 @@ def _function_outcomes(check: FunctionCheck, run: Run) -> list[dict[str, Any]] |
     if "missing" in call:
         return call["missing"]
     outcomes = []
-    for number, case in enumerate(call["cases"]):
+    for number in range(n_cases):
+        case = call["cases"][number] if number < len(call["cases"]) else {"error": "no outcome reported"}
+        keys = [f"{check.id}__{number}__{j}" for j in range(case.get("n_values", 0))]
         if "error" in case:
             outcomes.append({"error": case["error"]})
+        elif not all(key in run.arrays for key in keys):
+            outcomes.append({"error": "its return value was not saved"})
         else:
-            outcomes.append({"value": [run.arrays[f"{check.id}__{number}__{j}"] for j in range(case["n_values"])]})
+            outcomes.append({"value": [run.arrays[key] for key in keys]})
     return outcomes
 
 
@@ -217,7 +523,7 @@ def score(suite: CheckSuite, run: Run, expected: dict[str, list[Any]], reference
     results = []
     for check in suite.checks:
         if isinstance(check, FunctionCheck):
-            outcomes = _function_outcomes(check, run)
+            outcomes = _function_outcomes(check, run, len(expected[check.id]))
             if isinstance(outcomes, str):
                 results.append(CheckResult(check.id, 0.0, check.points, outcomes))
             else:
@@ -239,7 +545,25 @@ def _why_results_missing(run: Run) -> str:
 
 def student_name(path: Path) -> str:
     """A student's id from the submission's file name (its stem, with unsafe characters replaced)."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", path.stem) or "submission"
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", path.stem).strip(".") or "submission"
+
+
+def student_names(paths: list[Path]) -> dict[Path, str]:
+    """Unique student ids for ``paths``: names equal after sanitising get suffixes ``-2``, ``-3``, ...
+
+    The mapping is in ``summary.csv`` (column ``file``); ``grade_folder`` warns about every suffix.
+    """
+    names: dict[Path, str] = {}
+    taken: set[str] = set()
+    for path in sorted(paths):
+        base = name = student_name(path)
+        number = 1
+        while name.lower() in taken:  # case-insensitive: feedback pages on case-insensitive file systems
+            number += 1
+            name = f"{base}-{number}"
+        taken.add(name.lower())
+        names[path] = name
+    return names
 
 
 def grade_folder(submissions: Path, checks: Path, out_dir: Path, reference_notebook: Path | None = None,
@@ -270,6 +594,9 @@ def grade_folder(submissions: Path, checks: Path, out_dir: Path, reference_noteb
     """
     suite = load_checks(checks)
     limits = limits or Limits()
+    problem = sandbox_problem(limits)
+    if problem:
+        raise SandboxUnavailable(problem)
     reference_notebook = reference_notebook or checks.resolve().parent.parent / "notebooks" / f"{suite.exercise}.ipynb"
     reference = (results_from_notebook(reference_notebook) if reference_notebook.exists() else None) or {}
     cases = {check.id: check.make_cases(seed + index) for index, check in enumerate(suite.function_checks)}
@@ -278,23 +605,31 @@ def grade_folder(submissions: Path, checks: Path, out_dir: Path, reference_noteb
     paths = sorted(p for p in submissions.glob("*.ipynb") if p.is_file())
     if not paths:
         raise FileNotFoundError(f"No submitted notebooks (*.ipynb) in {submissions}.")
+    names = student_names(paths)
+    for path, name in names.items():
+        if name != student_name(path):
+            warnings.warn(f"{path.name}: its name collides with another submission's after sanitising; "
+                          f"graded as {name!r} (see summary.csv, column file)", stacklevel=2)
     out_dir.mkdir(parents=True, exist_ok=True)
     denied = [checks.resolve().parent, reference_notebook.resolve().parent, submissions.resolve(),
               out_dir.resolve(), *(deny or [])]
     env = dict(os.environ, COURSE_KIT_PROFILE=profile)
 
     def grade_one(path: Path) -> Grade:
-        student = student_name(path)
+        student = names[path]
         try:
-            run = run_notebook(path, denied, limits, inputs, env=env, scratch=scratch)
-            return Grade(student, score(suite, run, expected, reference), run)
+            run = run_notebook(path, denied, limits, inputs, env=env, scratch=scratch, shared=shared)
+            return Grade(student, score(suite, run, expected, reference), run, path.name)
         except Exception as exc:  # noqa: BLE001 (one submission must never stop the batch)
-            run = Run("crashed", 0.0, message=f"grading failed: {type(exc).__name__}: {exc}")
-            return Grade(student, [CheckResult(c.id, 0.0, c.points, run.message) for c in suite.checks], run)
+            run = Run("crashed", 0.0, message=_clean(f"grading failed: {type(exc).__name__}: {exc}"))
+            return Grade(student, [CheckResult(c.id, 0.0, c.points, run.message) for c in suite.checks], run,
+                         path.name)
 
-    with tempfile.TemporaryDirectory(prefix="course-kit-batch-") as batch:
+    with tempfile.TemporaryDirectory(prefix="course-kit-batch-", ignore_cleanup_errors=True) as batch:
         scratch = Path(batch)
+        os.chmod(scratch, 0o700)
         denied.append(scratch)
+        shared = None if limits.unsafe_no_sandbox else isolation.shared_for_batch(scratch / "release")
         with ThreadPoolExecutor(max_workers=workers or cpu_count()) as pool:
             grades = list(pool.map(grade_one, paths))
     write_reports(grades, suite, out_dir)
@@ -308,13 +643,14 @@ def write_reports(grades: list[Grade], suite: CheckSuite, out_dir: Path) -> None
         writer.writerow(["student", "check", "points", "max", "reason"])
         for grade in grades:
             for result in grade.results:
-                writer.writerow([grade.student, result.check, result.points, result.max_points, result.reason])
+                writer.writerow([grade.student, result.check, result.points, result.max_points,
+                                 _clean(result.reason, 2000)])
     with (out_dir / "summary.csv").open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["student", "points", "max", "seconds", "status", "cells_with_errors"])
+        writer.writerow(["student", "points", "max", "seconds", "status", "cells_with_errors", "sandbox", "file"])
         for grade in grades:
             writer.writerow([grade.student, grade.points, grade.max_points, grade.run.seconds, grade.run.status,
-                             len(grade.run.errors)])
+                             len(grade.run.errors), grade.run.sandbox, grade.file])
     feedback = out_dir / "feedback"
     feedback.mkdir(exist_ok=True)
     for grade in grades:

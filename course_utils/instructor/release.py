@@ -24,6 +24,8 @@ BEGIN_HIDDEN, END_HIDDEN = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 STUB = ("# YOUR CODE HERE", "raise NotImplementedError()")
 EXERCISE_TAG = "exercise"
 TESTS_TAG = "exercise-tests"
+PACKAGE_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "instructor")
+"""What the student release (and each grading sandbox's copy) leaves out of the helper package."""
 _DEF = re.compile(r"^def\s+([A-Za-z_]\w*)\s*\(", re.MULTILINE)
 
 
@@ -132,8 +134,7 @@ def build_release(notebooks: list[Path], out_dir: Path, extra: list[Path] | None
     for item in extra or []:
         destination = out_dir / item.name
         if item.is_dir():
-            shutil.copytree(item, destination, dirs_exist_ok=True,
-                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "instructor"))
+            shutil.copytree(item, destination, dirs_exist_ok=True, ignore=PACKAGE_IGNORE)
         else:
             shutil.copy2(item, destination)
     return written

@@ -1,29 +1,29 @@
-"""Run one notebook in this process: the grader's child (``python -m course_utils.instructor.sandbox SPEC``).
+"""The grader's child: run one notebook in this process (``python sandbox.py SPEC_JSON``).
 
-The parent (:mod:`.grade`) starts this module in a fresh process with a memory limit, in a temporary
-working directory, inside a network namespace where the system allows one, and kills it at a hard time
-limit. Inside, before any student code runs:
-
-* an audit hook (PEP 578) refuses to open or list the instructor's files (checks, reference notebooks,
-  other submissions, the check inputs until phase 2) and refuses sockets (connect, bind, name lookup);
-* every cell runs under an alarm (per-cell time limit), so an endless loop costs one cell, not the run.
+This file is self-contained (standard library, NumPy, IPython, Matplotlib and the released
+``course_utils.report``; nothing from ``course_utils.instructor``), because the grader binds it read-only
+into each submission's OS sandbox (:mod:`.isolation`), where the instructor package does not exist. It
+holds no answer and no check.
 
 Phase 1 runs the code cells in notebook order with IPython, keeps going after errors, then re-runs cells
-that failed with ``NameError`` (cells moved out of order) while that makes progress. Phase 2 loads the
-check inputs and calls the student's functions on them, each call under the alarm too. Everything comes
-back as JSON and a NumPy ``.npz`` (never pickle), written to the output folder.
+that failed with ``NameError`` (cells moved out of order) while that makes progress. Every cell, and the
+saving of its figures, runs under an alarm (per-cell time limit). Phase 2 asks the grader for the check
+inputs (it writes a marker line to stdout; the grader answers on stdin with a JSON manifest and an
+``.npz``, never pickle) and calls the student's functions on them, each call under the alarm too.
+Everything comes back as JSON and an ``.npz`` in the output folder; the grader treats all of it as
+hostile input (fixed schema, size caps, see ``grade._read_reports``).
 
-This keeps honest mistakes and casual cheating out; it is not a security boundary against a determined
-attacker with the same user id (use a container per submission for that).
+An audit hook (PEP 578) stays as a second layer: it refuses sockets and the paths in ``deny``. Without
+the OS sandbox (``--unsafe-no-sandbox``) it is the only file barrier, and it is not a security boundary.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import pickle
 import resource
 import signal
+import struct
 import sys
 import time
 import traceback
@@ -37,6 +37,8 @@ NETWORK_EVENTS = frozenset({"socket.connect", "socket.bind", "socket.getaddrinfo
 PATH_EVENTS = frozenset({"open", "os.listdir", "os.scandir", "glob.glob", "shutil.copyfile", "os.chdir"})
 MAX_FIGURES = 24
 MAX_TEXT = 2000
+PHASE2_MARKER = b"course-kit:phase2\n"
+MAX_INPUTS = 256 * 1024**2
 
 
 class CellTimeout(BaseException):
@@ -84,6 +86,83 @@ def install_guard(deny: list[str], gated: str, own: str | None = None) -> dict[s
     return state
 
 
+def as_arrays(value: Any) -> list[np.ndarray]:
+    """A function's return value as a list of numeric arrays (a tuple or list gives one array per item)."""
+    items = list(value) if isinstance(value, tuple | list) else [value]
+    arrays = []
+    for item in items:
+        array = np.asarray(item)
+        if array.dtype == object:
+            raise TypeError(f"returned {type(item).__name__}, which is not numbers or an array of numbers")
+        arrays.append(array)
+    return arrays
+
+
+def encode_inputs(inputs: dict[str, dict[str, Any]]) -> bytes:
+    """Check inputs as bytes for the child's stdin: a JSON manifest and an ``.npz`` (no pickle).
+
+    ``inputs`` maps check ids to ``{"function": name, "cases": [args, ...]}``; an argument is a NumPy array
+    (or anything ``np.asarray`` turns into a numeric array) or a JSON value (number, string, bool, None).
+    """
+    from io import BytesIO
+
+    manifest: dict[str, Any] = {}
+    arrays: dict[str, np.ndarray] = {}
+    for check_id, call in inputs.items():
+        cases = []
+        for number, args in enumerate(call["cases"]):
+            encoded = []
+            for position, arg in enumerate(args):
+                if arg is None or isinstance(arg, bool | int | float | str):
+                    encoded.append({"json": arg})
+                else:
+                    key = f"a{len(arrays)}"
+                    array = np.asarray(arg)
+                    if array.dtype == object:
+                        raise TypeError(f"check {check_id}, case {number}, argument {position}: not an array")
+                    arrays[key] = array
+                    encoded.append({"array": key})
+            cases.append(encoded)
+        manifest[check_id] = {"function": call["function"], "cases": cases}
+    buffer = BytesIO()
+    np.savez(buffer, **arrays)
+    head = json.dumps(manifest).encode()
+    return struct.pack("<Q", len(head)) + head + struct.pack("<Q", len(buffer.getvalue())) + buffer.getvalue()
+
+
+def decode_inputs(read: Any) -> dict[str, dict[str, Any]]:
+    """The inverse of :func:`encode_inputs`; ``read(n)`` returns the next ``n`` bytes."""
+    from io import BytesIO
+
+    def chunk() -> bytes:
+        (size,) = struct.unpack("<Q", read(8))
+        if size > MAX_INPUTS:
+            raise ValueError("check inputs too large")
+        data = read(size)
+        if len(data) != size:
+            raise ValueError("check inputs cut short")
+        return data
+
+    manifest = json.loads(chunk())
+    with np.load(BytesIO(chunk()), allow_pickle=False) as data:
+        arrays = {key: data[key] for key in data.files}
+    return {check_id: {"function": call["function"],
+                       "cases": [tuple(arrays[a["array"]] if "array" in a else a["json"] for a in case)
+                                 for case in call["cases"]]}
+            for check_id, call in manifest.items()}
+
+
+def _read_exactly(fd: int, size: int) -> bytes:
+    parts, left = [], size
+    while left:
+        part = os.read(fd, min(left, 1 << 20))
+        if not part:
+            break
+        parts.append(part)
+        left -= len(part)
+    return b"".join(parts)
+
+
 def _error_text(error: BaseException | None) -> str:
     if error is None:
         return ""
@@ -116,8 +195,8 @@ class Runner:
         self.events = (out / "events.jsonl").open("a", encoding="utf-8")
 
     def _save_figure(self, png: bytes, cell: int) -> None:
-        if len(self.figures) < MAX_FIGURES:
-            name = f"figures/cell{cell:03d}_{len(self.figures):02d}.png"
+        if len(self.figures) < MAX_FIGURES and isinstance(png, bytes):
+            name = f"figures/cell{cell % 1000:03d}_{len(self.figures):02d}.png"
             (self.out / name).write_bytes(png)
             self.figures.append(name)
 
@@ -133,21 +212,13 @@ class Runner:
             try:
                 result = self.shell.run_cell(source, store_history=False)
                 error = result.error_before_exec or result.error_in_exec
-            except CellTimeout as exc:  # fired between IPython's own handlers
+                self._collect_figures(captured.outputs, index)  # under the same alarm as the cell
+            except CellTimeout as exc:  # fired between IPython's own handlers, or while saving figures
+                error = exc
+            except Exception as exc:  # noqa: BLE001 (a figure the student's code broke)
                 error = exc
             finally:
                 signal.setitimer(signal.ITIMER_REAL, 0)
-        for output in captured.outputs:
-            if "image/png" in output.data:
-                png = output.data["image/png"]
-                self._save_figure(png if isinstance(png, bytes) else __import__("base64").b64decode(png), index)
-        for number in plt.get_fignums():
-            figure = plt.figure(number)
-            from io import BytesIO
-
-            buffer = BytesIO()
-            figure.savefig(buffer, format="png", dpi=60, bbox_inches="tight")
-            self._save_figure(buffer.getvalue(), index)
         plt.close("all")
         first_line = next((line for line in source.splitlines() if line.strip()), "")[:120]
         record = {"cell": index, "first_line": first_line, "status": "error" if error else "ok",
@@ -158,6 +229,21 @@ class Runner:
         self.events.write(json.dumps(record) + "\n")
         self.events.flush()
         return record
+
+    def _collect_figures(self, outputs: list[Any], index: int) -> None:
+        import base64
+        from io import BytesIO
+
+        import matplotlib.pyplot as plt
+
+        for output in outputs:
+            if "image/png" in output.data:
+                png = output.data["image/png"]
+                self._save_figure(png if isinstance(png, bytes) else base64.b64decode(png), index)
+        for number in plt.get_fignums():
+            buffer = BytesIO()
+            plt.figure(number).savefig(buffer, format="png", dpi=60, bbox_inches="tight")
+            self._save_figure(buffer.getvalue(), index)
 
     def run_notebook(self, cells: list[tuple[int, str]], stop_on_error: bool) -> list[dict[str, Any]]:
         """Phase 1: all cells in order, then NameError retries while they make progress."""
@@ -197,8 +283,6 @@ class Runner:
 
     def call_functions(self, inputs: dict[str, dict[str, Any]]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """Phase 2: call the student's functions on the check inputs; arrays and per-case outcomes."""
-        from course_utils.instructor.checks import as_arrays
-
         arrays: dict[str, np.ndarray] = {}
         outcomes: dict[str, Any] = {}
         for check_id, call in inputs.items():
@@ -226,10 +310,9 @@ class Runner:
         return arrays, outcomes
 
 
-def main(spec_path: str) -> int:
-    spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
+def main(spec_text: str) -> int:
+    spec = json.loads(spec_text)
     out = Path(spec["out"])
-    out.mkdir(parents=True, exist_ok=True)
     notebook = json.loads(Path(spec["notebook"]).read_text(encoding="utf-8"))
     cells = [(i, "".join(c["source"]) if isinstance(c["source"], list) else c["source"])
              for i, c in enumerate(notebook.get("cells", [])) if c.get("cell_type") == "code"]
@@ -237,15 +320,14 @@ def main(spec_path: str) -> int:
         resource.setrlimit(resource.RLIMIT_AS, (int(spec["memory"]), int(spec["memory"])))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     signal.signal(signal.SIGALRM, _on_alarm)
-    state = install_guard(spec.get("deny", []), spec.get("inputs", os.devnull + ".none"), spec.get("own"))
+    install_guard(spec.get("deny", []), os.devnull + ".none", spec.get("own"))
     os.chdir(spec["workdir"])
     runner = Runner(out, float(spec.get("cell_timeout", 600)))
     records = runner.run_notebook(cells, bool(spec.get("stop_on_error", False)))
     summary: dict[str, Any] = {"cells": records, "results": runner.results(), "calls": {}, "figures": runner.figures}
-    if spec.get("inputs"):
-        state["gated"] = True
-        with open(spec["inputs"], "rb") as handle:
-            inputs = pickle.load(handle)  # noqa: S301 (written by the grader itself)
+    if spec.get("phase2"):
+        os.write(1, PHASE2_MARKER)  # the grader answers on stdin with the check inputs
+        inputs = decode_inputs(lambda size: _read_exactly(0, size))
         arrays, summary["calls"] = runner.call_functions(inputs)
         np.savez(out / "calls.npz", **arrays)
     (out / "run.json").write_text(json.dumps(summary, default=str), encoding="utf-8")
@@ -255,6 +337,6 @@ def main(spec_path: str) -> int:
 if __name__ == "__main__":
     try:
         sys.exit(main(sys.argv[1]))
-    except BaseException:  # the parent reads the reason from stderr
+    except BaseException:  # the parent reads the reason from the tail of stderr
         traceback.print_exc()
         sys.exit(3)
