@@ -21,6 +21,7 @@ import base64
 import csv
 import functools
 import html
+import itertools
 import json
 import os
 import re
@@ -35,7 +36,7 @@ import time
 import uuid
 import warnings
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -566,9 +567,73 @@ def student_names(paths: list[Path]) -> dict[Path, str]:
     return names
 
 
+@dataclass(frozen=True)
+class Exercise:
+    """Everything a worker needs to grade a submission of one exercise (paths and numbers: picklable).
+
+    ``reference_notebook`` is the executed instructor notebook whose recorded results are the reference;
+    ``deny``: extra paths the audit hook refuses (the only file barrier with ``--unsafe-no-sandbox``).
+    """
+
+    checks: Path
+    limits: Limits = field(default_factory=Limits)
+    seed: int = 0
+    profile: str = "small"
+    reference_notebook: Path | None = None
+    deny: tuple[Path, ...] = ()
+
+
+@functools.lru_cache(maxsize=8)
+def _prepared(checks: Path, seed: int, reference_notebook: Path | None) -> tuple[CheckSuite, dict, dict, dict]:
+    """The checks, the reference run's results, the expected values and the inputs (once per process)."""
+    suite = load_checks(checks)
+    reference_notebook = reference_notebook or checks.resolve().parent.parent / "notebooks" / f"{suite.exercise}.ipynb"
+    reference = (results_from_notebook(reference_notebook) if reference_notebook.exists() else None) or {}
+    cases = {check.id: check.make_cases(seed + index) for index, check in enumerate(suite.function_checks)}
+    expected = {check.id: [check.reference(*case) for case in cases[check.id]] for check in suite.function_checks}
+    inputs = {check.id: {"function": check.function, "cases": cases[check.id]} for check in suite.function_checks}
+    return suite, reference, expected, inputs
+
+
+@functools.lru_cache(maxsize=1)
+def _process_view() -> isolation.Shared:
+    """The released package and data for the sandboxes of this process (a worker of a foreign executor)."""
+    import atexit
+
+    folder = Path(tempfile.mkdtemp(prefix="course-kit-worker-"))
+    atexit.register(shutil.rmtree, folder, True)
+    return isolation.shared_for_batch(folder / "release")
+
+
+def grade_submission(path: Path, exercise: Exercise, student: str | None = None, *,
+                     shared: isolation.Shared | None = None, scratch: Path | None = None) -> Grade:
+    """Grade one submitted notebook: run it in its sandbox, score every check; never raises for the submission.
+
+    The unit of work of a batch: :func:`grade_folder` maps it over the submissions with an executor.
+    ``shared`` and ``scratch`` are the batch's released package and temporary folder (made for this
+    process when not given). Raises :class:`SandboxUnavailable` when this machine has no OS sandbox and
+    ``exercise.limits`` do not allow grading without one.
+    """
+    suite, reference, expected, inputs = _prepared(exercise.checks, exercise.seed, exercise.reference_notebook)
+    student = student or student_name(path)
+    problem = sandbox_problem(exercise.limits)
+    if problem:
+        raise SandboxUnavailable(problem)
+    try:
+        if shared is None and not exercise.limits.unsafe_no_sandbox:
+            shared = _process_view()
+        env = dict(os.environ, COURSE_KIT_PROFILE=exercise.profile)
+        run = run_notebook(path, list(exercise.deny), exercise.limits, inputs, env=env, scratch=scratch, shared=shared)
+        return Grade(student, score(suite, run, expected, reference), run, path.name)
+    except Exception as exc:  # noqa: BLE001 (one submission must never stop the batch)
+        run = Run("crashed", 0.0, message=_clean(f"grading failed: {type(exc).__name__}: {exc}"))
+        return Grade(student, [CheckResult(c.id, 0.0, c.points, run.message) for c in suite.checks], run, path.name)
+
+
 def grade_folder(submissions: Path, checks: Path, out_dir: Path, reference_notebook: Path | None = None,
                  workers: int | None = None, limits: Limits | None = None, seed: int = 0,
-                 profile: str = "small", deny: list[Path] | None = None) -> list[Grade]:
+                 profile: str = "small", deny: list[Path] | None = None, executor: Executor | None = None,
+                 ) -> list[Grade]:
     """Grade every ``*.ipynb`` in ``submissions`` with the checks in ``checks``; write the reports.
 
     Parameters
@@ -583,25 +648,24 @@ def grade_folder(submissions: Path, checks: Path, out_dir: Path, reference_noteb
         The executed instructor notebook whose recorded results are the reference (default:
         ``notebooks/<EXERCISE>.ipynb`` next to the checks' folder).
     workers : int, optional
-        Submissions run at once (default: the machine's cores).
+        Submissions run at once in the local pool (default: the machine's cores).
     seed : int
         Seed of the hidden inputs (the same seed grades every student on the same inputs).
     profile : str
         ``COURSE_KIT_PROFILE`` for the runs (``small`` keeps training notebooks short).
     deny : list of Path, optional
-        Extra paths a submission may not read (the checks' folder, the reference notebooks' folder,
-        the submissions folder and ``out_dir`` are always denied).
+        Extra paths the audit hook refuses (the checks' folder, the reference notebooks' folder, the
+        submissions folder and ``out_dir`` always are; the OS sandbox shows none of them anyway).
+    executor : concurrent.futures.Executor, optional
+        Runs :func:`grade_submission` for each submission (its ``map``); default: a local thread pool of
+        ``workers`` threads, each driving one sandbox. This process alone writes the reports.
     """
-    suite = load_checks(checks)
     limits = limits or Limits()
     problem = sandbox_problem(limits)
     if problem:
         raise SandboxUnavailable(problem)
+    suite = load_checks(checks)
     reference_notebook = reference_notebook or checks.resolve().parent.parent / "notebooks" / f"{suite.exercise}.ipynb"
-    reference = (results_from_notebook(reference_notebook) if reference_notebook.exists() else None) or {}
-    cases = {check.id: check.make_cases(seed + index) for index, check in enumerate(suite.function_checks)}
-    expected = {check.id: [check.reference(*case) for case in cases[check.id]] for check in suite.function_checks}
-    inputs = {check.id: {"function": check.function, "cases": cases[check.id]} for check in suite.function_checks}
     paths = sorted(p for p in submissions.glob("*.ipynb") if p.is_file())
     if not paths:
         raise FileNotFoundError(f"No submitted notebooks (*.ipynb) in {submissions}.")
@@ -611,27 +675,21 @@ def grade_folder(submissions: Path, checks: Path, out_dir: Path, reference_noteb
             warnings.warn(f"{path.name}: its name collides with another submission's after sanitising; "
                           f"graded as {name!r} (see summary.csv, column file)", stacklevel=2)
     out_dir.mkdir(parents=True, exist_ok=True)
-    denied = [checks.resolve().parent, reference_notebook.resolve().parent, submissions.resolve(),
-              out_dir.resolve(), *(deny or [])]
-    env = dict(os.environ, COURSE_KIT_PROFILE=profile)
-
-    def grade_one(path: Path) -> Grade:
-        student = names[path]
-        try:
-            run = run_notebook(path, denied, limits, inputs, env=env, scratch=scratch, shared=shared)
-            return Grade(student, score(suite, run, expected, reference), run, path.name)
-        except Exception as exc:  # noqa: BLE001 (one submission must never stop the batch)
-            run = Run("crashed", 0.0, message=_clean(f"grading failed: {type(exc).__name__}: {exc}"))
-            return Grade(student, [CheckResult(c.id, 0.0, c.points, run.message) for c in suite.checks], run,
-                         path.name)
-
-    with tempfile.TemporaryDirectory(prefix="course-kit-batch-", ignore_cleanup_errors=True) as batch:
-        scratch = Path(batch)
-        os.chmod(scratch, 0o700)
-        denied.append(scratch)
-        shared = None if limits.unsafe_no_sandbox else isolation.shared_for_batch(scratch / "release")
-        with ThreadPoolExecutor(max_workers=workers or cpu_count()) as pool:
-            grades = list(pool.map(grade_one, paths))
+    denied = (checks.resolve().parent, reference_notebook.resolve().parent, submissions.resolve(), out_dir.resolve(),
+              *(deny or []))
+    exercise = Exercise(checks, limits, seed, profile, reference_notebook, denied)
+    students = [names[p] for p in paths]
+    if executor is not None:
+        grades = list(executor.map(grade_submission, paths, itertools.repeat(exercise), students))
+    else:
+        with tempfile.TemporaryDirectory(prefix="course-kit-batch-", ignore_cleanup_errors=True) as batch:
+            scratch = Path(batch)
+            os.chmod(scratch, 0o700)
+            local = Exercise(checks, limits, seed, profile, reference_notebook, (*denied, scratch))
+            shared = None if limits.unsafe_no_sandbox else isolation.shared_for_batch(scratch / "release")
+            with ThreadPoolExecutor(max_workers=workers or cpu_count()) as pool:
+                grades = list(pool.map(lambda path, student: grade_submission(path, local, student, shared=shared,
+                                                                              scratch=scratch), paths, students))
     write_reports(grades, suite, out_dir)
     return grades
 
