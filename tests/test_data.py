@@ -60,18 +60,20 @@ def test_loaders_fall_back_to_generated_data_and_say_so(isolated_data):
 
 def test_course_folder_files_win_over_generated(isolated_data):
     course = isolated_data["course"]
-    np.savetxt(course / "pca_dataset.txt", np.arange(20.0).reshape(10, 2))
-    np.savetxt(course / "data_DMAP_PCA_vadere.txt", np.arange(60.0).reshape(5, 12))
+    np.savetxt(course / "pca_dataset.txt", data.make_pca_dataset(seed=4)[:10])
+    np.savetxt(course / "data_DMAP_PCA_vadere.txt", data.make_pedestrian_trajectories(seed=4)[:50, :12])
     points, walk = data.load_pca_dataset(), data.load_pedestrians()
-    assert points.source_kind == "course file" and points.data.shape == (10, 2)
+    assert points.source_kind == "course file" and points.data.shape == (10, 2) and walk.data.shape == (50, 12)
     assert walk.source_kind == "course file" and walk.n_pedestrians == 6
     assert "data_DMAP_PCA_vadere.txt" in walk.source
 
 
 def test_explicit_path_is_read(tmp_path, isolated_data):
     file = tmp_path / "mine.txt"
-    np.savetxt(file, np.ones((7, 2)))
-    assert data.load_pca_dataset(path=file).data.shape == (7, 2)
+    np.savetxt(file, data.make_pca_dataset(seed=2)[:7])
+    loaded = data.load_pca_dataset(path=file)
+    assert loaded.data.shape == (7, 2) and loaded.path == file and "mine.txt" in loaded.source
+    np.testing.assert_allclose(loaded.data, data.make_pca_dataset(seed=2)[:7], rtol=1e-15)
 
 
 def test_missing_explicit_path_says_what_to_do(tmp_path):
@@ -82,7 +84,7 @@ def test_missing_explicit_path_says_what_to_do(tmp_path):
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ("1 2 3\n4 5 6\n", r"shape \(2, 3\); expected n rows x 2 columns"),
+        ("1 2 3\n4 5 6\n", r"shape \(2, 3\); expected n >= 3 rows x 2 columns"),
         ("1 2\nnan 3\n", "NaN or infinite"),
         ("1 2\nhello world\n", "not a numeric table"),
         ("", "is empty"),
@@ -99,7 +101,7 @@ def test_wrong_pca_file_is_refused_with_its_name(tmp_path, content, message):
 def test_wrong_pedestrian_file_is_refused(tmp_path):
     file = tmp_path / "data_DMAP_PCA_vadere.txt"
     np.savetxt(file, np.ones((10, 29)))
-    with pytest.raises(DataShapeError, match=r"\(10, 29\); expected T rows"):
+    with pytest.raises(DataShapeError, match=r"\(10, 29\) \(an odd number of columns\); expected T >= 10 rows"):
         data.load_pedestrians(path=file)
 
 
