@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bz2
 import hashlib
+import os
 import subprocess
 import sys
 import warnings
@@ -204,6 +205,70 @@ def test_registry_mismatch_after_conversion_is_a_clear_error(tmp_path, isolated_
     with pytest.raises(CorruptDataError, match="bug in the kit's registry"):
         fetch(_source(shas["fakedata/values.txt"], sha256="f" * 64))
     assert not (isolated_data["cache"] / "fake.npz").exists()
+
+
+def test_cache_that_is_a_file_says_to_set_the_environment_variable(tmp_path, monkeypatch):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    for where in (blocker, blocker / "sub"):
+        monkeypatch.setenv(cache.CACHE_ENV, str(where))
+        with pytest.raises(DataUnavailableError) as info:
+            fetch(_source("0" * 64))
+        message = str(info.value)
+        assert f"Cannot create the data cache {where}" in message and "COURSE_KIT_CACHE" in message
+    assert "it is a file, not a folder (FileExistsError)" in message or "Not a directory" in message
+
+
+def test_unwritable_cache_says_to_set_the_environment_variable(tmp_path, isolated_data, local_index, monkeypatch):
+    def read_only(*args, **kwargs):  # what pooch raises for a read-only folder (tests run as root: chmod won't do)
+        raise PermissionError(13, "Permission denied")
+
+    writable = cache.pooch.core.make_local_storage
+    monkeypatch.setattr(cache.pooch.core, "make_local_storage", read_only)
+    shas = local_index("fakedata", "1.0", {"fakedata/values.txt": b"1 2 3"})
+    source = _source(shas["fakedata/values.txt"], sha256=_expected_sha([1, 2, 3], tmp_path))
+    with pytest.raises(DataUnavailableError) as info:
+        fetch(source)
+    message = str(info.value)
+    assert f"Cannot write to the data cache {isolated_data['cache']}: Permission denied (PermissionError)" in message
+    assert "export COURSE_KIT_CACHE=" in message and "python -m course_utils.data download-all" in message
+    monkeypatch.setattr(cache.pooch.core, "make_local_storage", writable)  # fetch once; then a read-only
+    path = fetch(source)  # cache that holds the verified file is fine
+    monkeypatch.setattr(cache.pooch.core, "make_local_storage", read_only)
+    assert fetch(source) == path
+
+
+def test_unreadable_cached_file_is_a_clear_error(tmp_path, isolated_data, monkeypatch):
+    (isolated_data["cache"] / "fake.npz").write_bytes(b"x")
+
+    def unreadable(path):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(cache, "sha256_of", unreadable)
+    with pytest.raises(DataUnavailableError, match="Cannot read the data cache .*Permission denied.*COURSE_KIT_CACHE"):
+        fetch(_source("0" * 64))
+
+
+def test_cli_download_all_into_an_unusable_cache_prints_no_traceback(tmp_path):
+    blocker = tmp_path / "cache-file"
+    blocker.write_text("")
+    env = {**os.environ, cache.CACHE_ENV: str(blocker)}
+    done = subprocess.run([sys.executable, "-m", "course_utils.data", "download-all"], capture_output=True,
+                          text=True, env=env)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert f"mnist      FAILED: Cannot create the data cache {blocker}: it is a file, not a folder" in done.stderr
+    assert "Point COURSE_KIT_CACHE at a folder you can write to" in done.stderr
+
+
+def test_cli_list_reports_an_unreadable_cache(isolated_data, monkeypatch, capsys):
+    from course_utils.data.__main__ import main
+
+    (isolated_data["cache"] / "mnist.npz").write_bytes(b"x")
+    monkeypatch.setattr("course_utils.data.__main__.sha256_of",
+                        lambda path: (_ for _ in ()).throw(PermissionError(13, "Permission denied")))
+    assert main(["list"]) == 1
+    captured = capsys.readouterr()
+    assert "mnist      unreadable" in captured.out and "Cannot read the data cache" in captured.err
 
 
 def test_registry_entries_are_complete():
