@@ -344,3 +344,11 @@ def test_corrupt_landmark_file_is_refused(tmp_path):
     _landmark_file(file)
     file.write_bytes(file.read_bytes()[:3000])
     _refused(load_face_landmarks, file, re.escape("is not a readable .npz archive (BadZipFile"), path=file)
+
+
+def test_loader_seeds_reach_the_stand_ins(isolated_data):
+    np.testing.assert_array_equal(data.load_pca_dataset(seed=5).data, data.make_pca_dataset(seed=5))
+    assert "seed=5" in data.load_pca_dataset(seed=5).source
+    assert not np.array_equal(data.load_pca_dataset(seed=5).data, data.load_pca_dataset().data)
+    faces = load_face_landmarks(seed=2)
+    np.testing.assert_array_equal(faces.landmarks, make_face_landmarks(seed=2).landmarks)
