@@ -11,7 +11,7 @@ Run it from the repository root with the environment's Python (``.venv/bin/pytho
     python -m course_utils refresh                             # make refresh (maintainer)
     python -m course_utils data download-all|list              # make data
     python -m course_utils release [--out release]             # make release (instructor)
-    python -m course_utils check-release [--out release]       # make check-release
+    python -m course_utils check-release [--out release]       # make check-release (after release)
     python -m course_utils grade EXERCISE SUBMISSIONS [...]    # make grade
     python -m course_utils grade-demo [...]                    # make grade-demo
     python -m course_utils pythons                             # the supported interpreters found
@@ -120,9 +120,7 @@ def cmd_release(args: argparse.Namespace, rest: list[str]) -> int:
 
 
 def cmd_check_release(args: argparse.Namespace, rest: list[str]) -> int:
-    status = cmd_release(args, [])
-    out = rest or ["--out", "release"]
-    return status or call([sys.executable, "-m", "course_utils.instructor", "check-release", *out])
+    return call([sys.executable, "-m", "course_utils.instructor", "check-release", *(rest or ["--out", "release"])])
 
 
 def cmd_grade(args: argparse.Namespace, rest: list[str]) -> int:
@@ -155,8 +153,7 @@ COMMANDS = {
     "refresh": (cmd_refresh, "maintainer: re-execute the committed notebooks in place"),
     "data": (cmd_data, "download-all | list (python -m course_utils.data)"),
     "release": (cmd_release, "instructor: student notebooks into release/"),
-    "check-release": (cmd_check_release, "instructor: build the release, then run each student notebook to its "
-                      "first exercise"),
+    "check-release": (cmd_check_release, "instructor: run each student notebook of release/ to its first exercise"),
     "grade": (cmd_grade, "instructor: grade EXERCISE SUBMISSIONS (python -m course_utils.instructor grade)"),
     "grade-demo": (cmd_grade_demo, "instructor: grade the kit's demo submissions (tools/grade_demo.py)"),
     "pythons": (cmd_pythons, "list the supported Python interpreters found on this machine"),

@@ -78,8 +78,11 @@ def candidates() -> list[list[str]]:
     return unique
 
 
-def interpreters() -> tuple[list[tuple[tuple[int, ...], list[str]]], list[str]]:
-    """The usable interpreters ``(version, command)`` in candidate order, and why the others were skipped."""
+def interpreters(first_only: bool = False) -> tuple[list[tuple[tuple[int, ...], list[str]]], list[str]]:
+    """The usable interpreters ``(version, command)`` in candidate order, and why the others were skipped.
+
+    With ``first_only``, stop at the first usable one.
+    """
     usable, skipped = [], []
     for command in candidates():
         version, why = probe(command)
@@ -87,6 +90,8 @@ def interpreters() -> tuple[list[tuple[tuple[int, ...], list[str]]], list[str]]:
             skipped.append(why)
         else:
             usable.append((version, command))
+            if first_only:
+                break
     return usable, skipped
 
 
@@ -95,7 +100,7 @@ def pick(newest: bool = False) -> list[str]:
 
     Raises ``SystemExit`` with what to install when there is none.
     """
-    usable, skipped = interpreters()
+    usable, skipped = interpreters(first_only=not newest)
     if not usable:
         reasons = "".join(f"\n  - {why}" for why in skipped) or "\n  - no python3 on PATH"
         raise SystemExit(f"No supported Python found:{reasons}\n{INSTALL_HINT}")
