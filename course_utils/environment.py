@@ -16,6 +16,7 @@ so it uses the standard library only and no syntax newer than Python 3.7.
 
 from __future__ import annotations
 
+import functools
 import glob
 import os
 import shutil
@@ -25,7 +26,8 @@ import sys
 SUPPORTED = ((3, 11), (3, 12), (3, 13))
 """Minor versions of CPython the kit is tested on."""
 
-PROBE = "import sys; print('%d.%d.%d' % sys.version_info[:3]); import venv, ensurepip"
+PROBE = ("import os, sys; print('%d.%d.%d' % sys.version_info[:3], os.path.realpath(sys.executable)); "
+         "import venv, ensurepip")
 """Run by each candidate interpreter: its version, and whether it can create a virtual environment."""
 
 INSTALL_HINT = (
@@ -39,17 +41,17 @@ INSTALL_HINT = (
 def probe(command: list[str]) -> tuple[tuple[int, ...] | None, str]:
     """``(version, "")`` if ``command`` runs a Python that can create a venv, else ``(version or None, why)``."""
     try:
-        run = subprocess.run(command + ["-c", PROBE], capture_output=True, text=True, timeout=60)
+        returncode, stdout, stderr = _run_probe(tuple(command))
     except (OSError, subprocess.TimeoutExpired) as exc:
         return None, f"{' '.join(command)} does not run ({exc})"
-    lines = run.stdout.split()
+    lines = stdout.split()
     version = tuple(int(x) for x in lines[0].split(".")) if lines and lines[0][:1].isdigit() else None
     if version is None:
-        return None, f"{' '.join(command)} does not run Python ({(run.stderr.strip().splitlines() or ['?'])[-1]})"
+        return None, f"{' '.join(command)} does not run Python ({(stderr.strip().splitlines() or ['?'])[-1].strip()})"
     if version[:2] not in SUPPORTED:
         return version, (f"{' '.join(command)} is Python {'.'.join(map(str, version))}; the kit needs 3.11, 3.12 "
                          f"or 3.13")
-    if run.returncode:
+    if returncode:
         return version, (f"{' '.join(command)} is Python {'.'.join(map(str, version))} without its venv module "
                          f"(ensurepip); on Debian/Ubuntu: sudo apt install python{version[0]}.{version[1]}-venv")
     return version, ""
@@ -83,16 +85,33 @@ def interpreters(first_only: bool = False) -> tuple[list[tuple[tuple[int, ...], 
 
     With ``first_only``, stop at the first usable one.
     """
-    usable, skipped = [], []
+    usable, skipped, seen = [], [], set()
     for command in candidates():
         version, why = probe(command)
         if why:
             skipped.append(why)
-        else:
-            usable.append((version, command))
-            if first_only:
-                break
+            continue
+        executable = _executable(command)
+        if executable in seen:  # e.g. pyenv's python3 and python3.11 shims: one interpreter
+            continue
+        seen.add(executable)
+        usable.append((version, command))
+        if first_only:
+            break
     return usable, skipped
+
+
+def _executable(command: list[str]) -> str:
+    """The real path of the interpreter that ``command`` runs."""
+    words = _run_probe(tuple(command))[1].split()
+    return words[1] if len(words) > 1 else " ".join(command)
+
+
+@functools.lru_cache(maxsize=None)  # noqa: UP033 (functools.cache needs 3.9; this runs on any Python 3)
+def _run_probe(command: tuple[str, ...]) -> tuple[int, str, str]:
+    """Exit status, stdout and stderr of :data:`PROBE` run by ``command`` (each interpreter is run once)."""
+    run = subprocess.run(list(command) + ["-c", PROBE], capture_output=True, text=True, timeout=60)
+    return run.returncode, run.stdout, run.stderr
 
 
 def pick(newest: bool = False) -> list[str]:
