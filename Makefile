@@ -16,7 +16,8 @@ unexport MPLBACKEND
 .PHONY: run test refresh data nbval env clean release check-release grade grade-demo
 
 $(STAMP): requirements.txt pyproject.toml
-	@if [ -z "$(PYTHON)" ]; then python3 course_utils/environment.py pick || echo "No python3 on PATH: install Python 3.11, 3.12 or 3.13 (see README, Install)."; exit 1; fi
+	@if [ -z "$(PYTHON)" ]; then if command -v python3 >/dev/null; then python3 course_utils/environment.py pick; \
+	  else echo "No python3 on PATH: install Python 3.11, 3.12 or 3.13 (see README, Install)."; fi; exit 1; fi
 	@$(PYTHON) course_utils/environment.py check $(PYTHON) 2>/dev/null || python3 course_utils/environment.py check $(PYTHON)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet pip==26.3
