@@ -1,7 +1,9 @@
 # course-kit: `make run` executes every notebook, `make test` runs ruff, pytest and nbval.
-# Both create the virtual environment (.venv, Python 3.11, pinned requirements) when it is missing.
+# Both create the virtual environment (.venv, pinned requirements) when it is missing, with the default
+# supported Python (python3 if it is 3.11-3.13, else the newest of those found); `make PYTHON=...` overrides.
+# Every target is a thin call of `python -m course_utils COMMAND` (the same commands work without make).
 
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
+PYTHON ?= $(shell python3 course_utils/environment.py pick 2>/dev/null)
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
@@ -11,11 +13,12 @@ export TF_ENABLE_ONEDNN_OPTS ?= 0
 # A backend forced from outside (e.g. Agg) would hide every figure in the executed notebooks.
 unexport MPLBACKEND
 
-NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 1800
-
 .PHONY: run test refresh data nbval env clean release check-release grade grade-demo
 
 $(STAMP): requirements.txt pyproject.toml
+	@if [ -z "$(PYTHON)" ]; then if command -v python3 >/dev/null; then python3 course_utils/environment.py pick; \
+	  else echo "No python3 on PATH: install Python 3.11, 3.12 or 3.13 (see README, Install)."; fi; exit 1; fi
+	@$(PYTHON) course_utils/environment.py check $(PYTHON) 2>/dev/null || python3 course_utils/environment.py check $(PYTHON)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet pip==26.3
 	$(BIN)/python -m pip install --quiet -r requirements.txt
@@ -28,41 +31,41 @@ env: $(STAMP)
 
 ## The main job: execute every notebook on the default data into build/ (notebooks, html, results.json).
 run: $(STAMP)
-	$(BIN)/python tools/run_notebooks.py --out build
+	$(BIN)/python -m course_utils run
 
 ## The tests: lint, unit tests of course_utils, and nbval regression of every committed notebook.
 ## Training cells run under the small CI profile (fewer epochs; those cells are nbval-ignore-output).
+## Then the unit tests and notebooks 01-02 on the newest supported Python found (its own .venv-pyXY).
 test: $(STAMP)
-	$(BIN)/ruff check .
-	COURSE_KIT_PROFILE=small $(BIN)/python -m pytest tests notebooks $(NBVAL)
+	$(BIN)/python -m course_utils test
 
 ## nbval alone (e.g. three times in a row: `make nbval nbval nbval` runs it once; use a loop).
 nbval: $(STAMP)
-	COURSE_KIT_PROFILE=small $(BIN)/python -m pytest notebooks $(NBVAL)
+	$(BIN)/python -m course_utils nbval
 
 ## Maintainer: re-execute the committed notebooks in place and refresh README's results table.
 refresh: $(STAMP)
-	$(BIN)/python tools/run_notebooks.py --in-place
+	$(BIN)/python -m course_utils refresh
 
 ## Prefetch every dataset into the cache, for offline use afterwards.
 data: $(STAMP)
-	$(BIN)/python -m course_utils.data download-all
+	$(BIN)/python -m course_utils data download-all
 
 ## Instructor: student versions of every notebook (solutions stubbed, hidden tests removed) into release/.
 release: $(STAMP)
-	$(BIN)/python -m course_utils.instructor release --out release
+	$(BIN)/python -m course_utils release --out release
 
 ## Instructor: each student notebook must run up to its first exercise and fail exactly there.
 check-release: release
-	$(BIN)/python -m course_utils.instructor check-release --out release
+	$(BIN)/python -m course_utils check-release --out release
 
 ## Instructor: grade a folder of submissions, e.g. `make grade EXERCISE=01_pca SUBMISSIONS=~/inbox/01`.
 grade: $(STAMP)
-	$(BIN)/python -m course_utils.instructor grade $(EXERCISE) $(SUBMISSIONS) --out grades/$(EXERCISE)
+	$(BIN)/python -m course_utils grade $(EXERCISE) $(SUBMISSIONS) --out grades/$(EXERCISE)
 
 ## Instructor: grade the kit's own demo submissions of notebook 01 (1 and 2 workers) and print the table.
 grade-demo: $(STAMP)
-	$(BIN)/python tools/grade_demo.py
+	$(BIN)/python -m course_utils grade-demo
 
 clean:
 	rm -rf build release grades .pytest_cache .ruff_cache

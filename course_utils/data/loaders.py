@@ -43,9 +43,19 @@ _REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def course_dir() -> Path:
-    """Return the folder for real course files: ``$COURSE_KIT_COURSE_DIR`` or ``<repo>/data/course``."""
+    """Return the folder for real course files.
+
+    ``$COURSE_KIT_COURSE_DIR`` if set; else ``data/course`` under the working directory or its parent (a
+    notebook runs in ``notebooks/``, a command in the repository root), the first that exists; else
+    ``./data/course`` (which may not exist). Never the package's own location, so that a non-editable
+    install (``pip install .``, Colab) finds the files next to the notebooks.
+    """
     env = os.environ.get(COURSE_DIR_ENV)
-    return Path(env).expanduser() if env else _REPO_ROOT / "data" / "course"
+    if env:
+        return Path(env).expanduser()
+    cwd = Path.cwd()
+    candidates = [cwd / "data" / "course", cwd.parent / "data" / "course"]
+    return next((c for c in candidates if c.is_dir()), candidates[0])
 
 
 def _display_path(path: Path) -> str:
