@@ -54,15 +54,20 @@ class LocalBackend(Backend):
     def __init__(self, workers: int, limits: Limits) -> None:
         self.slots = workers
         self.description = f"local pool of {workers} sandboxes"
-        self.folders = BatchFolders(not limits.unsafe_no_sandbox)
+        self.sandboxed = not limits.unsafe_no_sandbox
+        self.folders: BatchFolders | None = None  # made at the first submission (none when all are resumed)
         self.pool = cf.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grader")
 
     def submit(self, job: GradingJob, submission: Submission) -> cf.Future:
+        if self.folders is None:
+            self.folders = BatchFolders(self.sandboxed)
         return self.pool.submit(grade_submission, job, submission, self.folders)
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
-        self.folders.close()
+        if self.folders is not None:
+            self.folders.close()
+            self.folders = None
 
 
 class ExecutorBackend(Backend):

@@ -172,10 +172,13 @@ def dask_backend(limits: Limits, scheduler: str | None = None, cluster: str | No
             raise ValueError(f"--cluster must be 'local' or 'slurm', not {cluster!r}")
     client = Client(started)
     try:
-        client.wait_for_workers(1 if cluster == "slurm" else workers, timeout=wait)
-    except TimeoutError:
-        if cluster != "slurm":
-            client.close()
-            started.close()
-            raise
-    return DaskBackend(client, limits, retries, cluster=started, description=description)
+        try:
+            client.wait_for_workers(1 if cluster == "slurm" else workers, timeout=wait)
+        except TimeoutError:
+            if cluster != "slurm":  # a Slurm queue may be slow: the tasks wait for the jobs
+                raise
+        return DaskBackend(client, limits, retries, cluster=started, description=description)
+    except BaseException:
+        client.close()
+        started.close()
+        raise
