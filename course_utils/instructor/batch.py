@@ -108,11 +108,25 @@ def write_record(path: Path, record: dict[str, Any]) -> None:
     os.replace(temporary, path)
 
 
+class _NoBar:
+    """Stands in for the progress bar when it is off."""
+
+    def update(self, count: int) -> None:
+        pass
+
+    def set_postfix(self, **values: Any) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 def _progress_bar(total: int, initial: int, description: str, enabled: bool) -> Any:
+    if not enabled:
+        return _NoBar()
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, initial=initial, desc=description, unit="submission", disable=not enabled,
-                dynamic_ncols=True)
+    return tqdm(total=total, initial=initial, desc=description, unit="submission", dynamic_ncols=True)
 
 
 def run_batch(backend: Backend, job: GradingJob, submissions: list[Submission], out_dir: Path,
@@ -155,7 +169,8 @@ def run_batch(backend: Backend, job: GradingJob, submissions: list[Submission], 
                 grades[submission.student] = grade
                 failed += grade.run.status != "ok"
                 bar.update(1)
-            bar.set_postfix(running=backend.running(list(pending)), failed=failed, refresh=True)
+            if progress:
+                bar.set_postfix(running=backend.running(list(pending)), failed=failed, refresh=True)
     finally:
         for future in pending:
             future.cancel()
