@@ -21,6 +21,7 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	$(BIN)/python -m pip check
+	sh tools/install_sandbox.sh
 	touch $@
 
 env: $(STAMP)

@@ -4,9 +4,14 @@
   SOLUTION`` and ``### BEGIN HIDDEN TESTS`` / ``### END HIDDEN TESTS``) into student notebooks.
 * :mod:`.checks` defines graded checks (points, partial credit, tolerances); an exercise's checks live in
   ``grading/NN_topic.py`` beside the notebooks, never in the release.
-* :mod:`.sandbox` runs one submission in its own process (time and memory limits, no network, a
-  temporary working directory, instructor files unreadable) and :mod:`.grade` runs many in parallel
-  and writes ``grades.csv`` and one feedback page per student.
+* :mod:`.isolation` puts each submission in an OS sandbox (bubblewrap: allow-list of read-only
+  binds, new namespaces, its own unprivileged uid, limits per submission); :mod:`.sandbox` is the child
+  that runs the notebook inside it; :mod:`.grade` grades one submission (``grade_submission``), runs a
+  batch through an executor (a local pool by default), treats the child's output as hostile input and
+  writes ``grades.csv`` and one feedback page per student.
+* :mod:`.batch` runs a batch on a backend (the local pool, any executor) with saved records (resume),
+  a progress bar and where/how long per submission; :mod:`.distributed` adds Dask backends
+  (``LocalCluster``, Slurm via dask-jobqueue, a running scheduler; optional ``cluster`` extra).
 
 Command line: ``python -m course_utils.instructor release`` and ``python -m course_utils.instructor grade``.
 """

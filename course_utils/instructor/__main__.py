@@ -17,7 +17,17 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from .grade import DEFAULT_CELL_TIMEOUT, DEFAULT_MEMORY, DEFAULT_TIMEOUT, Limits, cpu_count, grade_folder, run_notebook
+from .grade import (
+    DEFAULT_CELL_TIMEOUT,
+    DEFAULT_MEMORY,
+    DEFAULT_TIMEOUT,
+    Limits,
+    cpu_count,
+    grade_folder,
+    run_notebook,
+    sandbox_problem,
+)
+from .isolation import SandboxUnavailable
 from .release import build_release, exercises
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,6 +74,8 @@ def check_release(args: argparse.Namespace) -> int:
         print(f"No student notebooks in {out}; run the release command first.", file=sys.stderr)
         return 2
     limits = Limits(timeout=args.timeout, cell_timeout=args.cell_timeout, memory=args.memory)
+    if sandbox_problem(limits):  # the kit's own student notebooks: trusted, so no sandbox is acceptable here
+        limits.unsafe_no_sandbox = True
     with ThreadPoolExecutor(max_workers=args.workers or cpu_count()) as pool:
         problems = list(pool.map(lambda s: check_release_notebook(s, NOTEBOOKS / s.name, limits), students))
     for student, problem in zip(students, problems, strict=True):
@@ -88,20 +100,25 @@ def _backend(args: argparse.Namespace, limits: Limits):
 def grade(args: argparse.Namespace) -> int:
     checks = Path(args.exercise) if args.exercise.endswith(".py") else GRADING / f"{args.exercise}.py"
     out = Path(args.out or f"grades/{checks.stem}")
-    limits = Limits(timeout=args.timeout, cell_timeout=args.cell_timeout, memory=args.memory)
+    limits = Limits(timeout=args.timeout, cell_timeout=args.cell_timeout, memory=args.memory,
+                    unsafe_no_sandbox=args.unsafe_no_sandbox)
     if args.scheduler is not None and args.cluster is not None:
         print("Give either --scheduler ADDRESS (a running cluster) or --cluster local|slurm, not both.",
               file=sys.stderr)
         return 2
     transfer = args.transfer or ("bytes" if args.scheduler else "path")
     start = time.perf_counter()
-    backend = _backend(args, limits)
+    backend = None
     try:
+        backend = _backend(args, limits)
         grades = grade_folder(Path(args.submissions), checks, out, workers=args.workers, limits=limits,
                               seed=args.seed, profile=args.profile, executor=backend, resume=args.resume,
                               transfer=transfer, progress=not args.no_progress)
         slots = backend.slots if backend is not None else args.workers or cpu_count()
         where = backend.description if backend is not None else "the local pool"
+    except SandboxUnavailable as exc:
+        print(f"Refusing to grade: {exc}", file=sys.stderr)
+        return 2
     finally:
         if backend is not None:
             backend.close()
@@ -114,6 +131,11 @@ def grade(args: argparse.Namespace) -> int:
     busy = sum(g.run.seconds for g in graded)
     print(f"{len(graded)} submissions graded ({len(grades) - len(graded)} resumed) in {wall:.1f} s on {where} "
           f"({slots} at once; {busy / max(1, len(graded)):.1f} s per submission; speed-up {busy / wall:.2f}x)")
+    sandboxes = sorted({g.run.sandbox for g in grades if g.run.sandbox})
+    print(f"sandbox: {', '.join(sandboxes) or 'none needed (no submission ran)'}")
+    if args.unsafe_no_sandbox:
+        print("WARNING: graded WITHOUT an OS sandbox (--unsafe-no-sandbox): a hostile submission could read "
+              "the checks and change files the grader can write; trust these grades only for trusted submissions.")
     print(f"grades: {out / 'grades.csv'}, summary: {out / 'summary.csv'}, feedback: {out / 'feedback'}/")
     return 0
 
@@ -135,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--seed", type=int, default=0, help="seed of the hidden check inputs")
             p.add_argument("--profile", default="small", help="COURSE_KIT_PROFILE of the runs (small|full)")
             p.add_argument("--out", default=None, help="default: grades/EXERCISE")
+            p.add_argument("--unsafe-no-sandbox", action="store_true",
+                           help="grade even without bubblewrap (submissions then run with your own rights)")
             p.add_argument("--resume", action="store_true",
                            help="skip submissions already graded into --out (same file, checks, limits, seed)")
             p.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -1,7 +1,7 @@
 """Run a batch of submissions on an executor: the local pool by default, or any backend (a Dask cluster).
 
 A backend takes ``(job, submission)`` pairs and returns ``concurrent.futures`` futures of grade records
-(plain data made by :func:`.grade.grade_submission` wherever the submission ran). :func:`run_batch`
+(plain data made by :func:`.grade.grade_task` wherever the submission ran). :func:`run_batch`
 submits every submission not already graded, shows a progress bar (done / running / failed), writes each
 record to ``out_dir/records/<student>.json`` as it arrives (so that an interrupted batch resumes where it
 stopped) and returns the grades in the submissions' order. Only this process writes files; the workers
@@ -27,7 +27,7 @@ from .grade import (
     Submission,
     _clean,
     grade_from_record,
-    grade_submission,
+    grade_task,
 )
 
 
@@ -61,7 +61,7 @@ class LocalBackend(Backend):
     def submit(self, job: GradingJob, submission: Submission) -> cf.Future:
         if self.folders is None:
             self.folders = BatchFolders(self.sandboxed)
-        return self.pool.submit(grade_submission, job, submission, self.folders)
+        return self.pool.submit(grade_task, job, submission, self.folders)
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
@@ -79,7 +79,7 @@ class ExecutorBackend(Backend):
         self.slots = getattr(executor, "_max_workers", 1)
 
     def submit(self, job: GradingJob, submission: Submission) -> cf.Future:
-        return self.executor.submit(grade_submission, job, submission)
+        return self.executor.submit(grade_task, job, submission)
 
 
 def as_backend(executor: Any) -> Backend:

@@ -654,11 +654,13 @@ def where() -> tuple[str, str]:
     return socket.gethostname(), f"local pid {os.getpid()} {threading.current_thread().name}"
 
 
-def grade_submission(job: GradingJob, submission: Submission, folders: BatchFolders | None = None) -> dict[str, Any]:
+def grade_task(job: GradingJob, submission: Submission, folders: BatchFolders | None = None) -> dict[str, Any]:
     """Grade one submission in its own OS sandbox and return its grade record (plain data, JSON-ready).
 
-    Runs anywhere the kit is installed: in the local pool or on a Dask worker. ``folders`` are the
-    calling process's (made and deleted for this call alone when not given). Raises
+    The task of :mod:`.batch` and :mod:`.distributed` (:func:`grade_submission` is the same for a
+    file on this machine, returning a :class:`Grade`). Runs anywhere the kit is installed: the local
+    pool, a process pool, a Dask worker; the checks travel as source and the submission by path or
+    bytes. ``folders``: the calling process's (made once per process when not given). Raises
     :class:`SandboxUnavailable` where there is no OS sandbox and the limits do not allow grading
     without one (a worker without bubblewrap refuses, as the local grader does); any other failure
     costs only this submission, whose checks then score 0 with the reason.
@@ -668,25 +670,30 @@ def grade_submission(job: GradingJob, submission: Submission, folders: BatchFold
     problem = sandbox_problem(job.limits)
     if problem:
         raise SandboxUnavailable(f"{host} ({worker}): {problem}")
-    own = folders is None
-    folders = folders or BatchFolders(not job.limits.unsafe_no_sandbox)
+    folders = folders or _process_folders(not job.limits.unsafe_no_sandbox)
+    suite = folders.suite(job)
     try:
-        suite = folders.suite(job)
-        try:
-            path = folders.submission_path(submission)
-            env = dict(os.environ, COURSE_KIT_PROFILE=job.profile)
-            run = run_notebook(path, [*map(Path, job.deny), folders.scratch], job.limits, job.inputs, env=env,
-                               scratch=folders.scratch, shared=folders.shared)
-            results = score(suite, run, job.expected, job.reference)
-        except Exception as exc:  # noqa: BLE001 (one submission must never stop the batch)
-            run = Run("crashed", 0.0, message=_clean(f"grading failed: {type(exc).__name__}: {exc}"))
-            results = [CheckResult(c.id, 0.0, c.points, run.message) for c in suite.checks]
-        grade = Grade(submission.student, results, run, submission.file, host, worker,
-                      round(time.perf_counter() - start, 2))
-        return grade_record(grade, submission.key)
-    finally:
-        if own:
-            folders.close()
+        path = folders.submission_path(submission)
+        env = dict(os.environ, COURSE_KIT_PROFILE=job.profile)
+        run = run_notebook(path, [*map(Path, job.deny), folders.scratch], job.limits, job.inputs, env=env,
+                           scratch=folders.scratch, shared=folders.shared)
+        results = score(suite, run, job.expected, job.reference)
+    except Exception as exc:  # noqa: BLE001 (one submission must never stop the batch)
+        run = Run("crashed", 0.0, message=_clean(f"grading failed: {type(exc).__name__}: {exc}"))
+        results = [CheckResult(c.id, 0.0, c.points, run.message) for c in suite.checks]
+    grade = Grade(submission.student, results, run, submission.file, host, worker,
+                  round(time.perf_counter() - start, 2))
+    return grade_record(grade, submission.key)
+
+
+@functools.lru_cache(maxsize=2)
+def _process_folders(sandboxed: bool) -> BatchFolders:
+    """This process's folders, when a foreign executor (e.g. a process pool) runs :func:`grade_task`."""
+    import atexit
+
+    folders = BatchFolders(sandboxed)
+    atexit.register(folders.close)
+    return folders
 
 
 def grade_record(grade: Grade, key: str = "") -> dict[str, Any]:
@@ -708,6 +715,69 @@ def grade_from_record(record: dict[str, Any], resumed: bool = False) -> Grade:
     results = [CheckResult(check, points, maximum, reason) for check, points, maximum, reason in record["results"]]
     return Grade(record["student"], results, run, record["file"], record.get("host", ""), record.get("worker", ""),
                  record.get("wall", 0.0), resumed)
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """Everything a worker needs to grade a submission of one exercise (paths and numbers: picklable).
+
+    ``reference_notebook`` is the executed instructor notebook whose recorded results are the reference;
+    ``deny``: extra paths the audit hook refuses (the only file barrier with ``--unsafe-no-sandbox``).
+    """
+
+    checks: Path
+    limits: Limits = field(default_factory=Limits)
+    seed: int = 0
+    profile: str = "small"
+    reference_notebook: Path | None = None
+    deny: tuple[Path, ...] = ()
+
+
+@functools.lru_cache(maxsize=8)
+def _prepared(checks: Path, seed: int, reference_notebook: Path | None) -> tuple[CheckSuite, dict, dict, dict]:
+    """The checks, the reference run's results, the expected values and the inputs (once per process)."""
+    suite = load_checks(checks)
+    reference_notebook = reference_notebook or checks.resolve().parent.parent / "notebooks" / f"{suite.exercise}.ipynb"
+    reference = (results_from_notebook(reference_notebook) if reference_notebook.exists() else None) or {}
+    cases = {check.id: check.make_cases(seed + index) for index, check in enumerate(suite.function_checks)}
+    expected = {check.id: [check.reference(*case) for case in cases[check.id]] for check in suite.function_checks}
+    inputs = {check.id: {"function": check.function, "cases": cases[check.id]} for check in suite.function_checks}
+    return suite, reference, expected, inputs
+
+
+@functools.lru_cache(maxsize=1)
+def _process_view() -> isolation.Shared:
+    """The released package and data for the sandboxes of this process (a worker of a foreign executor)."""
+    import atexit
+
+    folder = Path(tempfile.mkdtemp(prefix="course-kit-worker-"))
+    atexit.register(shutil.rmtree, folder, True)
+    return isolation.shared_for_batch(folder / "release")
+
+
+def grade_submission(path: Path, exercise: Exercise, student: str | None = None, *,
+                     shared: isolation.Shared | None = None, scratch: Path | None = None) -> Grade:
+    """Grade one submitted notebook: run it in its sandbox, score every check; never raises for the submission.
+
+    The unit of work of a batch: :func:`grade_folder` maps it over the submissions with an executor.
+    ``shared`` and ``scratch`` are the batch's released package and temporary folder (made for this
+    process when not given). Raises :class:`SandboxUnavailable` when this machine has no OS sandbox and
+    ``exercise.limits`` do not allow grading without one.
+    """
+    suite, reference, expected, inputs = _prepared(exercise.checks, exercise.seed, exercise.reference_notebook)
+    student = student or student_name(path)
+    problem = sandbox_problem(exercise.limits)
+    if problem:
+        raise SandboxUnavailable(problem)
+    try:
+        if shared is None and not exercise.limits.unsafe_no_sandbox:
+            shared = _process_view()
+        env = dict(os.environ, COURSE_KIT_PROFILE=exercise.profile)
+        run = run_notebook(path, list(exercise.deny), exercise.limits, inputs, env=env, scratch=scratch, shared=shared)
+        return Grade(student, score(suite, run, expected, reference), run, path.name)
+    except Exception as exc:  # noqa: BLE001 (one submission must never stop the batch)
+        run = Run("crashed", 0.0, message=_clean(f"grading failed: {type(exc).__name__}: {exc}"))
+        return Grade(student, [CheckResult(c.id, 0.0, c.points, run.message) for c in suite.checks], run, path.name)
 
 
 def grading_job(checks: Path, reference_notebook: Path | None = None, limits: Limits | None = None, seed: int = 0,

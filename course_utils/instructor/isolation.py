@@ -29,7 +29,7 @@ import resource
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,6 +88,7 @@ class Shared:
     course: Path | None = None
     rafd: Path | None = None
     fontlist: Path | None = None  # Matplotlib's font cache, so that no sandbox rebuilds it
+    overlays: dict[str, Path] = field(default_factory=dict)  # sandbox path -> readable copy of a private file
 
 
 def release_package(folder: Path) -> Path:
@@ -99,26 +100,12 @@ def release_package(folder: Path) -> Path:
     return folder
 
 
-def readable_by_others(source: Path, copy: Path) -> Path:
-    """``source``, or (as root, when some file in it is private) a world-readable copy of it at ``copy``.
-
-    As root the grader runs each submission under its own uid, which cannot read the instructor's
-    private (``0600``) cache files; the copy is made once per batch and deleted with it.
-    """
+def private_files(source: Path) -> list[Path]:
+    """Files under ``source`` that others may not read (as root, each submission's own uid could not)."""
     if os.geteuid() != 0:
-        return source
-    for folder, _, files in os.walk(source):
-        if any(not os.stat(os.path.join(folder, name)).st_mode & 0o004 for name in files) or not (
-                os.stat(folder).st_mode & 0o005 == 0o005):
-            break
-    else:
-        return source
-    shutil.copytree(source, copy, symlinks=False)
-    for folder, _, files in os.walk(copy):
-        os.chmod(folder, 0o755)
-        for name in files:
-            os.chmod(os.path.join(folder, name), 0o644)
-    return copy
+        return []
+    return [Path(folder, name) for folder, _, files in os.walk(source) for name in files
+            if not os.stat(os.path.join(folder, name)).st_mode & 0o004]
 
 
 def shared_for_batch(folder: Path) -> Shared:
@@ -129,11 +116,21 @@ def shared_for_batch(folder: Path) -> Shared:
     os.chmod(folder, 0o755)
     shared = Shared(release_package(folder / "release"))
     cache = cache_dir()
-    shared.cache = readable_by_others(cache, folder / "cache") if cache.is_dir() else None
+    shared.cache = cache if cache.is_dir() else None
     course = Path(os.environ.get("COURSE_KIT_COURSE_DIR") or ROOT / "data" / "course")
-    shared.course = readable_by_others(course, folder / "course") if course.is_dir() else None
+    shared.course = course if course.is_dir() else None
     rafd = os.environ.get("COURSE_KIT_RAFD_DIR")
-    shared.rafd = readable_by_others(Path(rafd), folder / "rafd") if rafd and Path(rafd).is_dir() else None
+    shared.rafd = Path(rafd) if rafd and Path(rafd).is_dir() else None
+    copies = folder / "readable"
+    for source, name in ((shared.cache, "cache"), (shared.course, "course"), (shared.rafd, "rafd")):
+        # As root each submission runs under its own uid, which cannot read the instructor's private
+        # (0600) files: a world-readable copy of each is bound over it, made once per batch.
+        for number, private in enumerate(private_files(source) if source else []):
+            copies.mkdir(mode=0o755, exist_ok=True)
+            copy = copies / f"{name}-{number}"
+            shutil.copyfile(private, copy)
+            os.chmod(copy, 0o644)
+            shared.overlays[f"{BOX}/{name}/{private.relative_to(source)}"] = copy
     try:
         import matplotlib
         from matplotlib import font_manager
@@ -204,6 +201,8 @@ def bwrap_command(shared: Shared, notebook: Path, out: Path, uid: int | None, ar
         if source is not None:
             bind(source, f"{BOX}/{name}")
             variables[variable] = f"{BOX}/{name}"
+    for destination, copy in sorted(shared.overlays.items()):
+        command += ["--ro-bind", str(copy), destination]
     variables.update({"HOME": HOME, "PATH": f"{os.path.dirname(sys.executable)}:/usr/bin:/bin",
                       "PYTHONPATH": f"{BOX}/release", "PYTHONDONTWRITEBYTECODE": "1", "MPLCONFIGDIR": "/tmp/mpl",
                       "KERAS_HOME": f"{HOME}/.keras", "USER": "student"})
@@ -219,7 +218,7 @@ def bwrap_command(shared: Shared, notebook: Path, out: Path, uid: int | None, ar
 class Cgroup:
     """A cgroup (v2, or v1 memory + pids) holding one submission, where this process may create one."""
 
-    def __init__(self, name: str, memory: int, processes: int) -> None:
+    def __init__(self, name: str, memory: int, processes: int, cpus: float = 1.0) -> None:
         self.folders: list[Path] = []
         self.procs: list[str] = []
         try:
@@ -227,6 +226,26 @@ class Cgroup:
         except OSError:
             self.remove()
             self.folders, self.procs = [], []
+            return
+        self._limit_cpu(name, cpus)
+
+    def _limit_cpu(self, name: str, cpus: float) -> None:
+        """At most ``cpus`` cores for the whole submission (a fork bomb cannot take the machine), if possible."""
+        root, quota = Path("/sys/fs/cgroup"), int(cpus * 100_000)
+        try:
+            if (root / "cgroup.controllers").exists():
+                (self.folders[0] / "cpu.max").write_text(f"{quota} 100000")
+            elif (root / "cpu").is_dir():
+                own = next((line.split(":", 2)[2].strip() for line in Path("/proc/self/cgroup").read_text().splitlines()
+                            if "cpu" in line.split(":", 2)[1].split(",")), "/")
+                folder = root / "cpu" / own.lstrip("/") / name
+                folder.mkdir()
+                self.folders.append(folder)
+                (folder / "cpu.cfs_period_us").write_text("100000")
+                (folder / "cpu.cfs_quota_us").write_text(str(quota))
+                self.procs.append(str(folder / "cgroup.procs"))
+        except OSError:
+            pass
 
     def _make(self, name: str, memory: int, processes: int) -> None:
         root = Path("/sys/fs/cgroup")
