@@ -734,15 +734,18 @@ class Exercise:
 
 
 @functools.lru_cache(maxsize=8)
-def _prepared(checks: Path, seed: int, reference_notebook: Path | None) -> tuple[CheckSuite, dict, dict, dict]:
-    """The checks, the reference run's results, the expected values and the inputs (once per process)."""
+def _prepared(checks: Path, seed: int, reference_notebook: Path | None) -> tuple[CheckSuite, Path, dict, dict, dict]:
+    """The checks, the reference notebook and its recorded results, the expected values and the inputs.
+
+    Computed once per process (the expected values stay in this process: they never enter a sandbox).
+    """
     suite = load_checks(checks)
     reference_notebook = reference_notebook or checks.resolve().parent.parent / "notebooks" / f"{suite.exercise}.ipynb"
     reference = (results_from_notebook(reference_notebook) if reference_notebook.exists() else None) or {}
     cases = {check.id: check.make_cases(seed + index) for index, check in enumerate(suite.function_checks)}
     expected = {check.id: [check.reference(*case) for case in cases[check.id]] for check in suite.function_checks}
     inputs = {check.id: {"function": check.function, "cases": cases[check.id]} for check in suite.function_checks}
-    return suite, reference, expected, inputs
+    return suite, reference_notebook, reference, expected, inputs
 
 
 @functools.lru_cache(maxsize=1)
@@ -764,7 +767,7 @@ def grade_submission(path: Path, exercise: Exercise, student: str | None = None,
     process when not given). Raises :class:`SandboxUnavailable` when this machine has no OS sandbox and
     ``exercise.limits`` do not allow grading without one.
     """
-    suite, reference, expected, inputs = _prepared(exercise.checks, exercise.seed, exercise.reference_notebook)
+    suite, _, reference, expected, inputs = _prepared(exercise.checks, exercise.seed, exercise.reference_notebook)
     student = student or student_name(path)
     problem = sandbox_problem(exercise.limits)
     if problem:
