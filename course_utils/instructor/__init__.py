@@ -9,6 +9,9 @@
   that runs the notebook inside it; :mod:`.grade` grades one submission (``grade_submission``), runs a
   batch through an executor (a local pool by default), treats the child's output as hostile input and
   writes ``grades.csv`` and one feedback page per student.
+* :mod:`.batch` runs a batch on a backend (the local pool, any executor) with saved records (resume),
+  a progress bar and where/how long per submission; :mod:`.distributed` adds Dask backends
+  (``LocalCluster``, Slurm via dask-jobqueue, a running scheduler; optional ``cluster`` extra).
 
 Command line: ``python -m course_utils.instructor release`` and ``python -m course_utils.instructor grade``.
 """

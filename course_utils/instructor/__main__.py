@@ -3,6 +3,7 @@
     python -m course_utils.instructor release [--out release] [NOTEBOOK ...]
     python -m course_utils.instructor check-release [--out release]
     python -m course_utils.instructor grade EXERCISE SUBMISSIONS [--out grades/EXERCISE] [--workers N] ...
+        [--cluster local|slurm [--cluster-workers N] [--slurm-cores ...] | --scheduler ADDRESS] [--resume]
 
 ``EXERCISE`` is a notebook stem (``01_pca``) whose checks are ``grading/01_pca.py``, or a checks file.
 """
@@ -82,25 +83,54 @@ def check_release(args: argparse.Namespace) -> int:
     return 1 if any(problems) else 0
 
 
+def _backend(args: argparse.Namespace, limits: Limits):
+    """The Dask backend the flags ask for, or ``None`` (the local pool)."""
+    if args.scheduler is None and args.cluster is None:
+        return None
+    try:
+        from .distributed import SlurmOptions, dask_backend
+    except ImportError as exc:
+        raise SystemExit(f"--scheduler/--cluster need the Dask packages ({exc}); pip install -e '.[cluster]'") from exc
+    slurm = SlurmOptions(cores=args.slurm_cores, memory=args.slurm_memory, walltime=args.slurm_walltime,
+                         queue=args.slurm_queue, account=args.slurm_account, extra=tuple(args.slurm_extra or ()))
+    return dask_backend(limits, scheduler=args.scheduler, cluster=args.cluster, workers=args.cluster_workers,
+                        threads=args.cluster_threads, retries=args.retries, slurm=slurm)
+
+
 def grade(args: argparse.Namespace) -> int:
     checks = Path(args.exercise) if args.exercise.endswith(".py") else GRADING / f"{args.exercise}.py"
     out = Path(args.out or f"grades/{checks.stem}")
     limits = Limits(timeout=args.timeout, cell_timeout=args.cell_timeout, memory=args.memory,
                     unsafe_no_sandbox=args.unsafe_no_sandbox)
+    if args.scheduler is not None and args.cluster is not None:
+        print("Give either --scheduler ADDRESS (a running cluster) or --cluster local|slurm, not both.",
+              file=sys.stderr)
+        return 2
+    transfer = args.transfer or ("bytes" if args.scheduler else "path")
     start = time.perf_counter()
+    backend = None
     try:
+        backend = _backend(args, limits)
         grades = grade_folder(Path(args.submissions), checks, out, workers=args.workers, limits=limits,
-                              seed=args.seed, profile=args.profile)
+                              seed=args.seed, profile=args.profile, executor=backend, resume=args.resume,
+                              transfer=transfer, progress=not args.no_progress)
+        slots = backend.slots if backend is not None else args.workers or cpu_count()
+        where = backend.description if backend is not None else "the local pool"
     except SandboxUnavailable as exc:
         print(f"Refusing to grade: {exc}", file=sys.stderr)
         return 2
+    finally:
+        if backend is not None:
+            backend.close()
     wall = time.perf_counter() - start
     width = max(len(g.student) for g in grades)
     for g in grades:
-        print(f"{g.student:<{width}}  {g.points:6g} / {g.max_points:g}  {g.run.seconds:6.1f} s  {g.run.status}")
-    busy = sum(g.run.seconds for g in grades)
-    print(f"{len(grades)} submissions in {wall:.1f} s with {args.workers or cpu_count()} workers "
-          f"({busy / len(grades):.1f} s per submission; parallel speed-up {busy / wall:.2f}x)")
+        print(f"{g.student:<{width}}  {g.points:6g} / {g.max_points:g}  {g.run.seconds:6.1f} s  {g.run.status}"
+              f"{'  (resumed)' if g.resumed else ''}")
+    graded = [g for g in grades if not g.resumed]
+    busy = sum(g.run.seconds for g in graded)
+    print(f"{len(graded)} submissions graded ({len(grades) - len(graded)} resumed) in {wall:.1f} s on {where} "
+          f"({slots} at once; {busy / max(1, len(graded)):.1f} s per submission; speed-up {busy / wall:.2f}x)")
     sandboxes = sorted({g.run.sandbox for g in grades if g.run.sandbox})
     print(f"sandbox: {', '.join(sandboxes) or 'none needed (no submission ran)'}")
     if args.unsafe_no_sandbox:
@@ -129,6 +159,30 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--out", default=None, help="default: grades/EXERCISE")
             p.add_argument("--unsafe-no-sandbox", action="store_true",
                            help="grade even without bubblewrap (submissions then run with your own rights)")
+            p.add_argument("--resume", action="store_true",
+                           help="skip submissions already graded into --out (same file, checks, limits, seed)")
+            p.add_argument("--no-progress", action="store_true", help="no progress bar")
+            d = p.add_argument_group("Dask cluster (pip install -e '.[cluster]'; see README)")
+            d.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                           help="grade on a running Dask scheduler, e.g. tcp://host:8786")
+            d.add_argument("--cluster", choices=["local", "slurm"], default=None,
+                           help="start a Dask LocalCluster or a Slurm cluster (dask-jobqueue) for this batch")
+            d.add_argument("--cluster-workers", type=int, default=2,
+                           help="LocalCluster worker processes, or Slurm jobs (default 2)")
+            d.add_argument("--cluster-threads", type=int, default=1,
+                           help="submissions at once per LocalCluster worker (Slurm: --slurm-cores)")
+            d.add_argument("--retries", type=int, default=2,
+                           help="re-runs of a submission whose worker was lost or whose task failed")
+            d.add_argument("--transfer", choices=["path", "bytes"], default=None,
+                           help="submissions reach workers by path (shared file system; default for --cluster) "
+                                "or by bytes (default for --scheduler)")
+            d.add_argument("--slurm-cores", type=int, default=4, help="cores per Slurm job = submissions at once")
+            d.add_argument("--slurm-memory", default="32GiB", help="memory per Slurm job (>= cores x --memory)")
+            d.add_argument("--slurm-walltime", default="02:00:00", help="walltime per Slurm job")
+            d.add_argument("--slurm-queue", default=None, help="Slurm partition")
+            d.add_argument("--slurm-account", default=None, help="Slurm account")
+            d.add_argument("--slurm-extra", action="append", metavar="DIRECTIVE",
+                           help="an extra #SBATCH directive, e.g. --slurm-extra=--gres=gpu:1 (repeatable)")
         else:
             p.add_argument("--out", default="release")
         p.add_argument("--workers", type=int, default=None, help="parallel submissions (default: all cores)")

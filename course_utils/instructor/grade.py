@@ -20,13 +20,14 @@ from __future__ import annotations
 import base64
 import csv
 import functools
+import hashlib
 import html
-import itertools
 import json
 import os
 import re
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -36,7 +37,6 @@ import time
 import uuid
 import warnings
 from collections import deque
-from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -120,6 +120,10 @@ class Grade:
     results: list[CheckResult]
     run: Run
     file: str = ""
+    host: str = ""  # where it was graded: the machine's name
+    worker: str = ""  # and the worker (a Dask worker's address, or the local pool's thread)
+    wall: float = 0.0  # seconds the grading took on the worker (run, scoring, set-up)
+    resumed: bool = False  # taken from an earlier run's record (``resume``)
 
     @property
     def points(self) -> float:
@@ -567,6 +571,152 @@ def student_names(paths: list[Path]) -> dict[Path, str]:
     return names
 
 
+@dataclass
+class GradingJob:
+    """Everything a worker needs to grade any submission of one exercise: plain, picklable data.
+
+    The checks travel as their source text (a worker needs the kit installed, not the instructor's
+    ``grading/`` folder); the hidden inputs and the expected values are computed once, here.
+    ``fingerprint`` changes whenever anything that could change a grade changes (``resume``).
+    """
+
+    exercise: str
+    checks_name: str
+    checks_source: str
+    reference: dict[str, Any]
+    inputs: dict[str, Any]
+    expected: dict[str, list[Any]]
+    limits: Limits
+    profile: str
+    seed: int
+    deny: list[str]
+    fingerprint: str = ""
+
+
+@dataclass
+class Submission:
+    """One student's notebook: by ``path`` (a shared file system) or by its bytes ``data``."""
+
+    student: str
+    file: str
+    path: str | None = None
+    data: bytes | None = None
+    key: str = ""  # sha256 of the job's fingerprint, the student and the file's content
+
+
+class BatchFolders:
+    """A private scratch folder and (sandboxed) the read-only view of a batch, for one grading process.
+
+    Made once per process (the local pool, each Dask worker) and deleted by :meth:`close`.
+    """
+
+    def __init__(self, sandboxed: bool) -> None:
+        self._tmp = tempfile.TemporaryDirectory(prefix="course-kit-batch-", ignore_cleanup_errors=True)
+        self.scratch = Path(self._tmp.name)
+        os.chmod(self.scratch, 0o700)
+        self.shared = isolation.shared_for_batch(self.scratch / "release") if sandboxed else None
+        self._suites: dict[str, CheckSuite] = {}
+        self._lock = threading.Lock()
+
+    def suite(self, job: GradingJob) -> CheckSuite:
+        """The job's checks, loaded from their source (once per job)."""
+        with self._lock:
+            if job.fingerprint not in self._suites:
+                folder = self.scratch / f"checks-{uuid.uuid4().hex[:12]}"
+                folder.mkdir()
+                path = folder / job.checks_name
+                path.write_text(job.checks_source, encoding="utf-8")
+                self._suites[job.fingerprint] = load_checks(path)
+            return self._suites[job.fingerprint]
+
+    def submission_path(self, submission: Submission) -> Path:
+        """The submitted notebook as a file here (written into the scratch folder when sent as bytes)."""
+        if submission.data is None:
+            return Path(submission.path or "")
+        folder = self.scratch / f"sub-{uuid.uuid4().hex[:12]}"
+        folder.mkdir()
+        path = folder / Path(submission.file).name
+        path.write_bytes(submission.data)
+        return path
+
+    def close(self) -> None:
+        self._tmp.cleanup()
+
+
+def where() -> tuple[str, str]:
+    """``(host, worker)`` of the calling thread: a Dask worker's address, else the local process and thread."""
+    distributed = sys.modules.get("distributed")
+    if distributed is not None:
+        try:
+            return socket.gethostname(), distributed.get_worker().address
+        except ValueError:  # not in a Dask worker
+            pass
+    return socket.gethostname(), f"local pid {os.getpid()} {threading.current_thread().name}"
+
+
+def grade_task(job: GradingJob, submission: Submission, folders: BatchFolders | None = None) -> dict[str, Any]:
+    """Grade one submission in its own OS sandbox and return its grade record (plain data, JSON-ready).
+
+    The task of :mod:`.batch` and :mod:`.distributed` (:func:`grade_submission` is the same for a
+    file on this machine, returning a :class:`Grade`). Runs anywhere the kit is installed: the local
+    pool, a process pool, a Dask worker; the checks travel as source and the submission by path or
+    bytes. ``folders``: the calling process's (made once per process when not given). Raises
+    :class:`SandboxUnavailable` where there is no OS sandbox and the limits do not allow grading
+    without one (a worker without bubblewrap refuses, as the local grader does); any other failure
+    costs only this submission, whose checks then score 0 with the reason.
+    """
+    start = time.perf_counter()
+    host, worker = where()
+    problem = sandbox_problem(job.limits)
+    if problem:
+        raise SandboxUnavailable(f"{host} ({worker}): {problem}")
+    folders = folders or _process_folders(not job.limits.unsafe_no_sandbox)
+    suite = folders.suite(job)
+    try:
+        path = folders.submission_path(submission)
+        env = dict(os.environ, COURSE_KIT_PROFILE=job.profile)
+        run = run_notebook(path, [*map(Path, job.deny), folders.scratch], job.limits, job.inputs, env=env,
+                           scratch=folders.scratch, shared=folders.shared)
+        results = score(suite, run, job.expected, job.reference)
+    except Exception as exc:  # noqa: BLE001 (one submission must never stop the batch)
+        run = Run("crashed", 0.0, message=_clean(f"grading failed: {type(exc).__name__}: {exc}"))
+        results = [CheckResult(c.id, 0.0, c.points, run.message) for c in suite.checks]
+    grade = Grade(submission.student, results, run, submission.file, host, worker,
+                  round(time.perf_counter() - start, 2))
+    return grade_record(grade, submission.key)
+
+
+@functools.lru_cache(maxsize=2)
+def _process_folders(sandboxed: bool) -> BatchFolders:
+    """This process's folders, when a foreign executor (e.g. a process pool) runs :func:`grade_task`."""
+    import atexit
+
+    folders = BatchFolders(sandboxed)
+    atexit.register(folders.close)
+    return folders
+
+
+def grade_record(grade: Grade, key: str = "") -> dict[str, Any]:
+    """A grade as plain JSON data (figures base64): what a worker sends back and ``records/`` keeps."""
+    run = grade.run
+    return {"key": key, "student": grade.student, "file": grade.file, "host": grade.host, "worker": grade.worker,
+            "wall": grade.wall,
+            "results": [[r.check, r.points, r.max_points, r.reason] for r in grade.results],
+            "run": {"status": run.status, "seconds": run.seconds, "message": run.message, "sandbox": run.sandbox,
+                    "complete": run.complete, "cells": run.cells, "results": run.results,
+                    "figures": [base64.b64encode(png).decode("ascii") for png in run.figures]}}
+
+
+def grade_from_record(record: dict[str, Any], resumed: bool = False) -> Grade:
+    """The :class:`Grade` of a record made by :func:`grade_record`."""
+    r = record["run"]
+    run = Run(r["status"], r["seconds"], cells=r["cells"], results=r["results"], message=r["message"],
+              sandbox=r["sandbox"], complete=r["complete"], figures=[base64.b64decode(f) for f in r["figures"]])
+    results = [CheckResult(check, points, maximum, reason) for check, points, maximum, reason in record["results"]]
+    return Grade(record["student"], results, run, record["file"], record.get("host", ""), record.get("worker", ""),
+                 record.get("wall", 0.0), resumed)
+
+
 @dataclass(frozen=True)
 class Exercise:
     """Everything a worker needs to grade a submission of one exercise (paths and numbers: picklable).
@@ -633,10 +783,53 @@ def grade_submission(path: Path, exercise: Exercise, student: str | None = None,
         return Grade(student, [CheckResult(c.id, 0.0, c.points, run.message) for c in suite.checks], run, path.name)
 
 
+def grading_job(checks: Path, reference_notebook: Path | None = None, limits: Limits | None = None, seed: int = 0,
+                profile: str = "small", deny: list[Path] | None = None) -> GradingJob:
+    """The job of grading submissions of the exercise whose checks are ``checks`` (see :func:`grade_folder`)."""
+    suite = load_checks(checks)
+    limits = limits or Limits()
+    reference_notebook = reference_notebook or checks.resolve().parent.parent / "notebooks" / f"{suite.exercise}.ipynb"
+    reference = (results_from_notebook(reference_notebook) if reference_notebook.exists() else None) or {}
+    cases = {check.id: check.make_cases(seed + index) for index, check in enumerate(suite.function_checks)}
+    expected = {check.id: [check.reference(*case) for case in cases[check.id]] for check in suite.function_checks}
+    inputs = {check.id: {"function": check.function, "cases": cases[check.id]} for check in suite.function_checks}
+    denied = [checks.resolve().parent, reference_notebook.resolve().parent, *(deny or [])]
+    job = GradingJob(suite.exercise, checks.name, checks.read_text(encoding="utf-8"), reference, inputs, expected,
+                     limits, profile, seed, [str(p) for p in denied])
+    digest = hashlib.sha256()
+    for part in (job.checks_source, json.dumps(reference, sort_keys=True, default=str), repr(limits), profile,
+                 str(seed)):
+        digest.update(part.encode() + b"\x00")
+    job.fingerprint = digest.hexdigest()
+    return job
+
+
+def submissions_of(folder: Path, job: GradingJob, transfer: str = "path") -> list[Submission]:
+    """The ``*.ipynb`` of ``folder`` as submissions (by ``path`` or by ``bytes``), with unique student ids."""
+    if transfer not in ("path", "bytes"):
+        raise ValueError(f"transfer must be 'path' or 'bytes', not {transfer!r}")
+    paths = sorted(p for p in folder.glob("*.ipynb") if p.is_file())
+    if not paths:
+        raise FileNotFoundError(f"No submitted notebooks (*.ipynb) in {folder}.")
+    names = student_names(paths)
+    submissions = []
+    for path, name in names.items():
+        if name != student_name(path):
+            warnings.warn(f"{path.name}: its name collides with another submission's after sanitising; "
+                          f"graded as {name!r} (see summary.csv, column file)", stacklevel=3)
+        data = path.read_bytes() if path.stat().st_size <= MAX_NOTEBOOK else b""
+        key = hashlib.sha256(f"{job.fingerprint}\x00{name}\x00".encode() + data).hexdigest()
+        if transfer == "bytes" and len(data):
+            submissions.append(Submission(name, path.name, data=data, key=key))
+        else:  # too large files go by path: the worker's load_submission gives the reason
+            submissions.append(Submission(name, path.name, path=str(path.resolve()), key=key))
+    return submissions
+
+
 def grade_folder(submissions: Path, checks: Path, out_dir: Path, reference_notebook: Path | None = None,
                  workers: int | None = None, limits: Limits | None = None, seed: int = 0,
-                 profile: str = "small", deny: list[Path] | None = None, executor: Executor | None = None,
-                 ) -> list[Grade]:
+                 profile: str = "small", deny: list[Path] | None = None, executor: Any = None,
+                 resume: bool = False, transfer: str = "path", progress: bool = False) -> list[Grade]:
     """Grade every ``*.ipynb`` in ``submissions`` with the checks in ``checks``; write the reports.
 
     Parameters
@@ -646,54 +839,49 @@ def grade_folder(submissions: Path, checks: Path, out_dir: Path, reference_noteb
     checks : Path
         The exercise's ``grading/NN_topic.py``.
     out_dir : Path
-        Where ``grades.csv``, ``summary.csv`` and ``feedback/`` go.
+        Where ``grades.csv``, ``summary.csv``, ``feedback/`` and ``records/`` (one grade record per
+        student, for ``resume``) go.
     reference_notebook : Path, optional
         The executed instructor notebook whose recorded results are the reference (default:
         ``notebooks/<EXERCISE>.ipynb`` next to the checks' folder).
     workers : int, optional
-        Submissions run at once in the local pool (default: the machine's cores).
+        Submissions run at once by the default local pool (default: the machine's cores).
     seed : int
         Seed of the hidden inputs (the same seed grades every student on the same inputs).
     profile : str
         ``COURSE_KIT_PROFILE`` for the runs (``small`` keeps training notebooks short).
     deny : list of Path, optional
-        Extra paths the audit hook refuses (the checks' folder, the reference notebooks' folder, the
-        submissions folder and ``out_dir`` always are; the OS sandbox shows none of them anyway).
-    executor : concurrent.futures.Executor, optional
-        Runs :func:`grade_submission` for each submission (its ``map``); default: a local thread pool of
-        ``workers`` threads, each driving one sandbox. This process alone writes the reports.
+        Extra paths a submission may not read (the checks' folder, the reference notebooks' folder,
+        the submissions folder and ``out_dir`` are always denied).
+    executor : optional
+        Where the submissions run: ``None`` (a local thread pool of ``workers`` sandboxes), a
+        :class:`~course_utils.instructor.batch.Backend` (e.g. a Dask cluster, see
+        :mod:`.distributed`), or any ``concurrent.futures.Executor``.
+    resume : bool
+        Skip the submissions whose record in ``out_dir/records`` has the same content hash (same file,
+        checks, reference, limits, seed and profile).
+    transfer : str
+        ``"path"`` (workers read the submissions folder: a shared file system) or ``"bytes"``.
+    progress : bool
+        Show a progress bar (done / running / failed) on stderr.
     """
+    from .batch import LocalBackend, as_backend, run_batch
+
     limits = limits or Limits()
     problem = sandbox_problem(limits)
     if problem:
         raise SandboxUnavailable(problem)
-    suite = load_checks(checks)
-    reference_notebook = reference_notebook or checks.resolve().parent.parent / "notebooks" / f"{suite.exercise}.ipynb"
-    paths = sorted(p for p in submissions.glob("*.ipynb") if p.is_file())
-    if not paths:
-        raise FileNotFoundError(f"No submitted notebooks (*.ipynb) in {submissions}.")
-    names = student_names(paths)
-    for path, name in names.items():
-        if name != student_name(path):
-            warnings.warn(f"{path.name}: its name collides with another submission's after sanitising; "
-                          f"graded as {name!r} (see summary.csv, column file)", stacklevel=2)
     out_dir.mkdir(parents=True, exist_ok=True)
-    denied = (checks.resolve().parent, reference_notebook.resolve().parent, submissions.resolve(), out_dir.resolve(),
-              *(deny or []))
-    exercise = Exercise(checks, limits, seed, profile, reference_notebook, denied)
-    students = [names[p] for p in paths]
-    if executor is not None:
-        grades = list(executor.map(grade_submission, paths, itertools.repeat(exercise), students))
-    else:
-        with tempfile.TemporaryDirectory(prefix="course-kit-batch-", ignore_cleanup_errors=True) as batch:
-            scratch = Path(batch)
-            os.chmod(scratch, 0o700)
-            local = Exercise(checks, limits, seed, profile, reference_notebook, (*denied, scratch))
-            shared = None if limits.unsafe_no_sandbox else isolation.shared_for_batch(scratch / "release")
-            with ThreadPoolExecutor(max_workers=workers or cpu_count()) as pool:
-                grades = list(pool.map(lambda path, student: grade_submission(path, local, student, shared=shared,
-                                                                              scratch=scratch), paths, students))
-    write_reports(grades, suite, out_dir)
+    job = grading_job(checks, reference_notebook, limits, seed, profile,
+                      [submissions.resolve(), out_dir.resolve(), *(deny or [])])
+    subs = submissions_of(submissions, job, transfer)
+    backend = LocalBackend(workers or cpu_count(), limits) if executor is None else as_backend(executor)
+    try:
+        grades = run_batch(backend, job, subs, out_dir, resume=resume, progress=progress)
+    finally:
+        if executor is None:
+            backend.close()
+    write_reports(grades, load_checks(checks), out_dir)
     return grades
 
 
@@ -708,10 +896,12 @@ def write_reports(grades: list[Grade], suite: CheckSuite, out_dir: Path) -> None
                                  _clean(result.reason, 2000)])
     with (out_dir / "summary.csv").open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["student", "points", "max", "seconds", "status", "cells_with_errors", "sandbox", "file"])
+        writer.writerow(["student", "points", "max", "seconds", "status", "cells_with_errors", "sandbox", "file",
+                         "host", "worker", "wall_seconds", "resumed"])
         for grade in grades:
             writer.writerow([grade.student, grade.points, grade.max_points, grade.run.seconds, grade.run.status,
-                             len(grade.run.errors), grade.run.sandbox, grade.file])
+                             len(grade.run.errors), grade.run.sandbox, grade.file, grade.host, grade.worker,
+                             grade.wall, "yes" if grade.resumed else ""])
     feedback = out_dir / "feedback"
     feedback.mkdir(exist_ok=True)
     for grade in grades:
