@@ -162,6 +162,10 @@ def empirical_critical_number(points: np.ndarray, area: Area, critical: int = 10
         raise ValueError(f"confidence must be in (0, 1), got {confidence}.")
     if len(points) == 0:
         raise ValueError("points is empty: no share inside the area can be estimated.")
+    if not np.all(np.isfinite(points)):  # a NaN row is inside no area but would count in the total
+        bad = int((~np.all(np.isfinite(points), axis=1)).sum())
+        raise ValueError(f"points has {bad} of {len(points)} rows with NaN or infinite values, which would count "
+                         "as people outside the area; drop them first (points[np.isfinite(points).all(axis=1)]).")
     n_points, n_inside = len(points), int(in_area(points, area).sum())
     if n_inside == 0:
         raise ValueError(f"None of the {n_points} points lies inside the area {area}: the share inside is 0, "

@@ -117,8 +117,12 @@ def results_from_notebook(notebook: Mapping[str, Any] | str | Path) -> dict[str,
     return None
 
 
-def markdown_table(results: Mapping[str, Mapping[str, Value]]) -> str:
-    """A markdown table ``notebook | key | value`` of collected results."""
+def markdown_table(results: Mapping[str, Mapping[str, Value]], failed: Mapping[str, str] | None = None) -> str:
+    """A markdown table ``notebook | key | value`` of collected results.
+
+    ``failed`` maps notebooks that did not run to the end to where and why they failed; each gets one row
+    saying so and no figures (a failed run's figures are never shown as results).
+    """
     lines = ["| notebook | key | value |", "|---|---|---|"]
     for notebook, values in results.items():
         if not values:
@@ -126,4 +130,7 @@ def markdown_table(results: Mapping[str, Mapping[str, Value]]) -> str:
         for key, value in (values or {}).items():
             shown = f"{value:.6g}" if isinstance(value, float) else str(value)
             lines.append(f"| {notebook} | `{key}` | {shown} |")
+    for notebook, reason in (failed or {}).items():
+        reason = reason.replace("|", "\\|").replace("\n", " ")
+        lines.append(f"| {notebook} | **FAILED**, no results | {reason} |")
     return "\n".join(lines)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bz2
 import hashlib
+import os
 import subprocess
 import sys
 import warnings
@@ -60,18 +61,20 @@ def test_loaders_fall_back_to_generated_data_and_say_so(isolated_data):
 
 def test_course_folder_files_win_over_generated(isolated_data):
     course = isolated_data["course"]
-    np.savetxt(course / "pca_dataset.txt", np.arange(20.0).reshape(10, 2))
-    np.savetxt(course / "data_DMAP_PCA_vadere.txt", np.arange(60.0).reshape(5, 12))
+    np.savetxt(course / "pca_dataset.txt", data.make_pca_dataset(seed=4)[:10])
+    np.savetxt(course / "data_DMAP_PCA_vadere.txt", data.make_pedestrian_trajectories(seed=4)[:50, :12])
     points, walk = data.load_pca_dataset(), data.load_pedestrians()
-    assert points.source_kind == "course file" and points.data.shape == (10, 2)
+    assert points.source_kind == "course file" and points.data.shape == (10, 2) and walk.data.shape == (50, 12)
     assert walk.source_kind == "course file" and walk.n_pedestrians == 6
     assert "data_DMAP_PCA_vadere.txt" in walk.source
 
 
 def test_explicit_path_is_read(tmp_path, isolated_data):
     file = tmp_path / "mine.txt"
-    np.savetxt(file, np.ones((7, 2)))
-    assert data.load_pca_dataset(path=file).data.shape == (7, 2)
+    np.savetxt(file, data.make_pca_dataset(seed=2)[:7])
+    loaded = data.load_pca_dataset(path=file)
+    assert loaded.data.shape == (7, 2) and loaded.path == file and "mine.txt" in loaded.source
+    np.testing.assert_allclose(loaded.data, data.make_pca_dataset(seed=2)[:7], rtol=1e-15)
 
 
 def test_missing_explicit_path_says_what_to_do(tmp_path):
@@ -82,7 +85,7 @@ def test_missing_explicit_path_says_what_to_do(tmp_path):
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ("1 2 3\n4 5 6\n", r"shape \(2, 3\); expected n rows x 2 columns"),
+        ("1 2 3\n4 5 6\n", r"shape \(2, 3\); expected n >= 3 rows x 2 columns"),
         ("1 2\nnan 3\n", "NaN or infinite"),
         ("1 2\nhello world\n", "not a numeric table"),
         ("", "is empty"),
@@ -99,7 +102,7 @@ def test_wrong_pca_file_is_refused_with_its_name(tmp_path, content, message):
 def test_wrong_pedestrian_file_is_refused(tmp_path):
     file = tmp_path / "data_DMAP_PCA_vadere.txt"
     np.savetxt(file, np.ones((10, 29)))
-    with pytest.raises(DataShapeError, match=r"\(10, 29\); expected T rows"):
+    with pytest.raises(DataShapeError, match=r"\(10, 29\) \(an odd number of columns\); expected T >= 10 rows"):
         data.load_pedestrians(path=file)
 
 
@@ -202,6 +205,70 @@ def test_registry_mismatch_after_conversion_is_a_clear_error(tmp_path, isolated_
     with pytest.raises(CorruptDataError, match="bug in the kit's registry"):
         fetch(_source(shas["fakedata/values.txt"], sha256="f" * 64))
     assert not (isolated_data["cache"] / "fake.npz").exists()
+
+
+def test_cache_that_is_a_file_says_to_set_the_environment_variable(tmp_path, monkeypatch):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    for where in (blocker, blocker / "sub"):
+        monkeypatch.setenv(cache.CACHE_ENV, str(where))
+        with pytest.raises(DataUnavailableError) as info:
+            fetch(_source("0" * 64))
+        message = str(info.value)
+        assert f"Cannot create the data cache {where}" in message and "COURSE_KIT_CACHE" in message
+    assert "it is a file, not a folder (FileExistsError)" in message or "Not a directory" in message
+
+
+def test_unwritable_cache_says_to_set_the_environment_variable(tmp_path, isolated_data, local_index, monkeypatch):
+    def read_only(*args, **kwargs):  # what pooch raises for a read-only folder (tests run as root: chmod won't do)
+        raise PermissionError(13, "Permission denied")
+
+    writable = cache.pooch.core.make_local_storage
+    monkeypatch.setattr(cache.pooch.core, "make_local_storage", read_only)
+    shas = local_index("fakedata", "1.0", {"fakedata/values.txt": b"1 2 3"})
+    source = _source(shas["fakedata/values.txt"], sha256=_expected_sha([1, 2, 3], tmp_path))
+    with pytest.raises(DataUnavailableError) as info:
+        fetch(source)
+    message = str(info.value)
+    assert f"Cannot write to the data cache {isolated_data['cache']}: Permission denied (PermissionError)" in message
+    assert "export COURSE_KIT_CACHE=" in message and "python -m course_utils.data download-all" in message
+    monkeypatch.setattr(cache.pooch.core, "make_local_storage", writable)  # fetch once; then a read-only
+    path = fetch(source)  # cache that holds the verified file is fine
+    monkeypatch.setattr(cache.pooch.core, "make_local_storage", read_only)
+    assert fetch(source) == path
+
+
+def test_unreadable_cached_file_is_a_clear_error(tmp_path, isolated_data, monkeypatch):
+    (isolated_data["cache"] / "fake.npz").write_bytes(b"x")
+
+    def unreadable(path):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(cache, "sha256_of", unreadable)
+    with pytest.raises(DataUnavailableError, match="Cannot read the data cache .*Permission denied.*COURSE_KIT_CACHE"):
+        fetch(_source("0" * 64))
+
+
+def test_cli_download_all_into_an_unusable_cache_prints_no_traceback(tmp_path):
+    blocker = tmp_path / "cache-file"
+    blocker.write_text("")
+    env = {**os.environ, cache.CACHE_ENV: str(blocker)}
+    done = subprocess.run([sys.executable, "-m", "course_utils.data", "download-all"], capture_output=True,
+                          text=True, env=env)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert f"mnist      FAILED: Cannot create the data cache {blocker}: it is a file, not a folder" in done.stderr
+    assert "Point COURSE_KIT_CACHE at a folder you can write to" in done.stderr
+
+
+def test_cli_list_reports_an_unreadable_cache(isolated_data, monkeypatch, capsys):
+    from course_utils.data.__main__ import main
+
+    (isolated_data["cache"] / "mnist.npz").write_bytes(b"x")
+    monkeypatch.setattr("course_utils.data.__main__.sha256_of",
+                        lambda path: (_ for _ in ()).throw(PermissionError(13, "Permission denied")))
+    assert main(["list"]) == 1
+    captured = capsys.readouterr()
+    assert "mnist      unreadable" in captured.out and "Cannot read the data cache" in captured.err
 
 
 def test_registry_entries_are_complete():

@@ -163,3 +163,51 @@ def test_exercise_reference_equals_the_dense_algorithm(roll):
     dense = dense_diffusion_map(roll, 6)
     np.testing.assert_allclose(lam, dense.eigenvalues, rtol=1e-10)
     np.testing.assert_allclose(phi, dense.eigenfunctions, atol=1e-8)
+
+
+# ---------------------------------------------------------------- argument validation of fit_diffusion_map
+
+
+@pytest.mark.parametrize(
+    ("X", "kwargs", "match"),
+    [
+        (np.zeros((2, 3)), {}, r"X has 2 sample\(s\): .* needs at least 3 samples"),
+        (np.eye(2), {"n_eigenfunctions": 1}, r"X has 2 sample\(s\)"),
+        (np.eye(1), {"n_eigenfunctions": 1}, r"X has 1 sample\(s\)"),
+        (np.eye(12), {"n_eigenfunctions": 11}, r"n_eigenfunctions must be in \[1, 10\] for 12 samples .*got 11\. "
+                                               "Ask for fewer"),
+        (np.eye(12), {"n_eigenfunctions": 0}, r"n_eigenfunctions must be in \[1, 10\] for 12 samples .*got 0\.$"),
+        (np.eye(12), {"n_eigenfunctions": 2.0}, "n_eigenfunctions must be a whole number >= 1; got 2.0"),
+        (np.eye(12), {"n_eigenfunctions": True}, "n_eigenfunctions must be a whole number"),
+        (np.eye(12), {"n_eigenfunctions": 2, "epsilon": 0}, r"epsilon must be .*got 0\. Leave it out"),
+        (np.eye(12), {"n_eigenfunctions": 2, "epsilon": -0.5}, "epsilon must be a positive, finite .*got -0.5"),
+        (np.eye(12), {"n_eigenfunctions": 2, "epsilon": np.nan}, "epsilon must be .*got nan"),
+        (np.eye(12), {"n_eigenfunctions": 2, "epsilon": np.inf}, "epsilon must be .*got inf"),
+        (np.eye(12), {"n_eigenfunctions": 2, "epsilon": "0.1"}, "epsilon must be .*got '0.1'"),
+        (np.eye(12), {"n_eigenfunctions": 2, "cutoff": 0}, r"cutoff must be > 0 .*got 0"),
+        (np.eye(12), {"n_eigenfunctions": 2, "cutoff": -np.inf}, "cutoff must be > 0"),
+        (np.ones((6, 2)), {"n_eigenfunctions": 2, "epsilon": 1.0}, "All 6 samples of X are the same point"),
+        (np.ones((6, 2)), {"n_eigenfunctions": 2}, "All 6 samples of X are the same point"),
+        (np.eye(12), {"n_eigenfunctions": 2, "epsilon": 1e-6}, r"epsilon=1e-06 is so small that no sample has a "
+                                                              r"neighbour.*radius cutoff \* sqrt\(epsilon\) = 0.004.*"
+                                                              r"Increase epsilon \(the default.*is 0.0707\)"),
+    ],
+)
+def test_fit_arguments_are_checked_with_a_clear_message(X, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        fit_diffusion_map(X, **kwargs)
+
+
+def test_non_default_arguments_are_used(roll):
+    base = fit_diffusion_map(roll, 3)
+    assert base.epsilon == pytest.approx(DIAMETER_FRACTION * diameter(roll))
+    wide = fit_diffusion_map(roll, 3, epsilon=4 * base.epsilon)
+    assert wide.epsilon == 4 * base.epsilon and wide.mean_neighbors > base.mean_neighbors
+    np.testing.assert_allclose(wide.kernel_eigenvalues, dense_diffusion_map(roll, 3, epsilon=4 * base.epsilon)
+                               .kernel_eigenvalues, rtol=1e-6)
+    narrow = fit_diffusion_map(roll, 3, cutoff=2.0)  # fewer kernel entries, same epsilon
+    assert narrow.epsilon == base.epsilon and narrow.mean_neighbors < base.mean_neighbors
+    assert fit_diffusion_map(roll, 5).eigenfunctions.shape == (400, 6)
+    np.testing.assert_allclose(np.abs(fit_diffusion_map(roll, 3, seed=7).eigenfunctions),
+                               np.abs(base.eigenfunctions), atol=1e-8)
+    assert fit_diffusion_map(np.random.default_rng(0).normal(size=(3, 2)), 1).eigenfunctions.shape == (3, 2)

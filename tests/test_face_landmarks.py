@@ -113,7 +113,7 @@ def test_loader_errors_name_the_file(tmp_path, isolated_data):
     with pytest.raises(DataShapeError, match=r"lacks the arrays \['left_eye_lower'\]"):
         load_face_landmarks(path)
     d = make_face_landmarks(n_people=2, seed=0)
-    _write(path, expression=np.where(d.expression == 0, 1, d.expression))
+    _write(path, expression=np.where(d.expression == 0, 1, d.expression), intensity=np.maximum(d.intensity, 1))
     with pytest.raises(DataShapeError, match="person 0 has 0 neutral faces"):
         load_face_landmarks(path)
     _write(path, landmarks=np.full((50, 83, 3), np.nan))

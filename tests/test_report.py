@@ -93,3 +93,9 @@ def test_seconds_are_sanitized_for_nbval():
 def test_markdown_table():
     table = markdown_table({"01_pca": {"k": 0.1234567, "n": 3}, "02_x": {}})
     assert "| 01_pca | `k` | 0.123457 |" in table and "| 02_x | (no results cell) | |" in table
+
+
+def test_markdown_table_marks_failed_notebooks_without_figures():
+    table = markdown_table({"01_pca": {"k": 1}}, failed={"05_rafd": "cell 4 ('x | y'): ValueError: bad\nmore"})
+    assert table.splitlines()[-1] == "| 05_rafd | **FAILED**, no results | cell 4 ('x \\| y'): ValueError: bad more |"
+    assert markdown_table({"01_pca": {"k": 1}}) == markdown_table({"01_pca": {"k": 1}}, failed={})

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .cache import cache_dir, fetch, sha256_of
+from .cache import cache_dir, fetch, sha256_of, unusable_cache_error
 from .errors import DataError
 from .registry import REGISTRY
 
@@ -24,7 +24,11 @@ def main(argv: list[str] | None = None) -> int:
     for name, source in REGISTRY.items():
         path = cache_dir() / source.filename
         if args.command == "list":
-            state = "verified" if path.exists() and sha256_of(path) == source.sha256 else "not cached"
+            try:
+                state = "verified" if path.exists() and sha256_of(path) == source.sha256 else "not cached"
+            except OSError as exc:
+                state, status = "unreadable", 1
+                print(f"  {name:10s} {unusable_cache_error(cache_dir(), exc, 'read')}", file=sys.stderr)
             print(f"  {name:10s} {state:10s} {source.label}")
             continue
         try:

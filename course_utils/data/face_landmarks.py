@@ -264,6 +264,18 @@ def _neutral_of_each(landmarks: np.ndarray, person: np.ndarray, expression: np.n
     return neutral
 
 
+def _whole_numbers(values: np.ndarray, where: str) -> np.ndarray:
+    """``values`` as int64 if they are whole numbers (of any numeric dtype); else a :class:`DataShapeError`."""
+    values = np.asarray(values)
+    if not (np.issubdtype(values.dtype, np.integer) or np.issubdtype(values.dtype, np.floating)):
+        raise DataShapeError(f"{where} has dtype {values.dtype}; expected integers.")
+    bad = ~np.isfinite(values) | (values != np.round(values)) if values.dtype.kind == "f" else np.zeros(0, bool)
+    if np.any(bad):
+        raise DataShapeError(f"{where} holds {int(bad.sum())} values that are not whole numbers, e.g. "
+                             f"{values[bad][0].item()!r}; expected integers.")
+    return values.astype(np.int64)
+
+
 def load_face_landmarks(path: str | os.PathLike | None = None, seed: int = 0) -> Bunch:
     """Posed 3-D facial landmarks with person, expression and intensity labels.
 
@@ -286,7 +298,7 @@ def load_face_landmarks(path: str | os.PathLike | None = None, seed: int = 0) ->
         ``left_eye_lower``; ``region`` (L,) or ``None``; and the source fields ``source_kind``, ``source``,
         ``path``, ``description``.
     """
-    from .loaders import _course_file, _display_path
+    from .loaders import _course_file, _display_path, read_npz
 
     file = _course_file(path, FACE_LANDMARKS_FILE)
     description = "3-D facial landmarks: people x (neutral + 6 expressions x 4 intensities)."
@@ -296,33 +308,51 @@ def load_face_landmarks(path: str | os.PathLike | None = None, seed: int = 0) ->
         return Bunch(**data, source_kind="generated", path=None, description=description,
                      source=f"generated: make_face_landmarks(seed={seed}) from the MediaPipe template of "
                             "skimage.data.astronaut(), stand-in for BU-3DFE")
-    try:
-        with np.load(file, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
-    except (OSError, ValueError) as exc:
-        raise DataShapeError(f"{file} is not a readable .npz archive ({exc}).") from exc
+    arrays = read_npz(file, "the arrays landmarks, person, expression, intensity, right_eye_lower, left_eye_lower "
+                            "(see load_face_landmarks's docstring)")
     required = ("landmarks", "person", "expression", "intensity", "right_eye_lower", "left_eye_lower")
     missing = [key for key in required if key not in arrays]
     if missing:
         raise DataShapeError(f"{file} lacks the arrays {missing}; it needs {list(required)} "
                              "(see load_face_landmarks's docstring).")
+    if not np.issubdtype(arrays["landmarks"].dtype, np.number) or np.iscomplexobj(arrays["landmarks"]):
+        raise DataShapeError(f"{file}: landmarks has dtype {arrays['landmarks'].dtype}; expected real numbers "
+                             "(n, L, 3).")
     landmarks = np.asarray(arrays["landmarks"], dtype=np.float64)
     if landmarks.ndim != 3 or landmarks.shape[2] != 3 or len(landmarks) == 0:
         raise DataShapeError(f"{file}: landmarks has shape {landmarks.shape}; expected (n, L, 3).")
     if not np.all(np.isfinite(landmarks)):
         raise DataShapeError(f"{file}: landmarks contains NaN or infinite values.")
-    labels = {key: np.asarray(arrays[key]).astype(np.int64) for key in ("person", "expression", "intensity")}
+    labels = {key: _whole_numbers(arrays[key], f"{file}: {key}") for key in ("person", "expression", "intensity")}
     for key, values in labels.items():
         if values.shape != (len(landmarks),):
-            raise DataShapeError(f"{file}: {key} has shape {values.shape}; expected ({len(landmarks)},).")
-    if labels["expression"].min() < 0 or labels["expression"].max() >= len(EXPRESSIONS):
-        raise DataShapeError(f"{file}: expression labels must lie in 0..{len(EXPRESSIONS) - 1}.")
-    if labels["intensity"].min() < 0 or labels["intensity"].max() > 4:
-        raise DataShapeError(f"{file}: intensity labels must lie in 0..4.")
-    eyes = {key: np.asarray(arrays[key]).astype(np.int64).ravel() for key in ("right_eye_lower", "left_eye_lower")}
+            raise DataShapeError(f"{file}: {key} has shape {values.shape}; expected ({len(landmarks)},), one label "
+                                 "per face.")
+    for key, high in (("expression", len(EXPRESSIONS) - 1), ("intensity", 4)):
+        outside = labels[key][(labels[key] < 0) | (labels[key] > high)]
+        if len(outside):
+            raise DataShapeError(f"{file}: {key} labels must lie in 0..{high}; {len(outside)} do not, e.g. "
+                                 f"{outside[0]}.")
+    neutral_face = labels["expression"] == 0
+    mismatch = np.flatnonzero(neutral_face != (labels["intensity"] == 0))
+    if len(mismatch):
+        i = mismatch[0]
+        raise DataShapeError(f"{file}: face {i} has expression {labels['expression'][i]} and intensity "
+                             f"{labels['intensity'][i]} ({len(mismatch)} faces like it); expected intensity 0 for "
+                             "the neutral expression (0) and 1..4 for the others.")
+    eyes = {key: _whole_numbers(arrays[key], f"{file}: {key}").ravel() for key in ("right_eye_lower", "left_eye_lower")}
     for key, index in eyes.items():
         if len(index) == 0 or index.min() < 0 or index.max() >= landmarks.shape[1]:
-            raise DataShapeError(f"{file}: {key} must hold landmark indices in 0..{landmarks.shape[1] - 1}.")
+            raise DataShapeError(f"{file}: {key} must hold landmark indices in 0..{landmarks.shape[1] - 1}; got "
+                                 f"{index.tolist()}.")
+    right = landmarks[:, eyes["right_eye_lower"]].mean(axis=1)
+    left = landmarks[:, eyes["left_eye_lower"]].mean(axis=1)
+    same = np.flatnonzero(np.linalg.norm(left - right, axis=1) <= 1e-9 * (1 + np.abs(landmarks).max()))
+    if len(same):
+        raise DataShapeError(f"{file}: the two eyes (right_eye_lower {eyes['right_eye_lower'].tolist()}, "
+                             f"left_eye_lower {eyes['left_eye_lower'].tolist()}) are at the same point in "
+                             f"{len(same)} faces (the first is face {same[0]}); expected the indices of each "
+                             "eye's lower-eyelid landmarks, which faces are normalised by.")
     neutral = _neutral_of_each(landmarks, labels["person"], labels["expression"], str(file))
     return Bunch(landmarks=landmarks, neutral=neutral, **labels, **eyes, expression_names=list(EXPRESSIONS),
                  region=arrays.get("region"), source_kind="course file", path=file, description=description,

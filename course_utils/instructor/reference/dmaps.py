@@ -191,10 +191,42 @@ def fit_diffusion_map(X: np.ndarray, n_eigenfunctions: int = 10, epsilon: float 
     -------
     DiffusionMap
         ``eigenvalues`` (L + 1,), ``eigenfunctions`` (N, L + 1), ...
+
+    Raises
+    ------
+    ValueError
+        Naming the argument and what to do: fewer than 3 samples, ``n_eigenfunctions`` not in
+        ``[1, N - 2]``, ``epsilon`` not positive and finite, ``cutoff`` not positive, samples that all
+        coincide, or an ``epsilon`` so small that no sample has a neighbour.
     """
+    X = np.asarray(X, dtype=np.float64)
+    if isinstance(n_eigenfunctions, bool) or not isinstance(n_eigenfunctions, int | np.integer):
+        raise ValueError(f"n_eigenfunctions must be a whole number >= 1; got {n_eigenfunctions!r}.")
+    if X.ndim == 2 and len(X) < 3:
+        raise ValueError(f"X has {len(X)} sample(s): a diffusion map of N samples has at most N - 2 eigenfunctions "
+                         "after the constant phi_0, so it needs at least 3 samples. Pass more samples.")
+    if X.ndim == 2 and not 1 <= n_eigenfunctions <= len(X) - 2:
+        raise ValueError(f"n_eigenfunctions must be in [1, {len(X) - 2}] for {len(X)} samples (at most N - 2); got "
+                         f"{n_eigenfunctions}."
+                         f"{' Ask for fewer eigenfunctions or pass more samples.' if n_eigenfunctions > 1 else ''}")
+    if epsilon is not None and not (isinstance(epsilon, int | float | np.number) and np.isfinite(epsilon)
+                                    and epsilon > 0):
+        raise ValueError(f"epsilon must be a positive, finite kernel scale (W = exp(-D**2 / epsilon)); "
+                         f"got {epsilon!r}. Leave it out for the lecture's default, "
+                         f"{DIAMETER_FRACTION:.0%} of the data set's diameter.")
+    if not (isinstance(cutoff, int | float | np.number) and cutoff > 0):  # np.inf is allowed: no cutoff
+        raise ValueError(f"cutoff must be > 0 (the kernel radius in units of sqrt(epsilon); np.inf keeps every "
+                         f"pair); got {cutoff!r}.")
     X = _check_data(X, n_eigenfunctions)
+    if np.all(X == X[0]):
+        raise ValueError(f"All {len(X)} samples of X are the same point: a diffusion map needs distinct samples.")
     eps = default_epsilon(X) if epsilon is None else float(epsilon)
     W = sparse_kernel(X, eps, cutoff * np.sqrt(eps))
+    if W.nnz <= len(X):
+        raise ValueError(f"epsilon={eps:.3g} is so small that no sample has a neighbour within the kernel radius "
+                         f"cutoff * sqrt(epsilon) = {cutoff * np.sqrt(eps):.3g}: every sample is its own component "
+                         f"and the eigenfunctions mean nothing. Increase epsilon (the default, "
+                         f"{DIAMETER_FRACTION:.0%} of the diameter, is {default_epsilon(X):.3g}).")
     T, sqrt_q = _normalize(W)
     v0 = np.random.default_rng(seed).uniform(0.5, 1.5, size=len(X))
     a, V = eigsh(T, k=n_eigenfunctions + 1, which="LA", v0=v0)
