@@ -4,6 +4,10 @@
   SOLUTION`` and ``### BEGIN HIDDEN TESTS`` / ``### END HIDDEN TESTS``) into student notebooks.
 * :mod:`.checks` defines graded checks (points, partial credit, tolerances); an exercise's checks live in
   ``grading/NN_topic.py`` beside the notebooks, never in the release.
+* :mod:`.reference` holds the reference answers of the exercises (one module per topic); the checks and
+  the tests import them, the release never contains them.
+* :mod:`.leaks` proves that no public function of the released package reproduces a reference answer.
+* :mod:`.sandbox` runs one submission in its own process (time and memory limits, no network, a
 * :mod:`.isolation` puts each submission in an OS sandbox (bubblewrap: allow-list of read-only
   binds, new namespaces, its own unprivileged uid, limits per submission); :mod:`.sandbox` is the child
   that runs the notebook inside it; :mod:`.grade` grades one submission (``grade_submission``), runs a

@@ -45,7 +45,7 @@ import numpy as np
 
 from ..report import results_from_notebook
 from . import isolation
-from .checks import CheckResult, CheckSuite, FunctionCheck, load_checks
+from .checks import CheckResult, CheckSuite, FunctionCheck, load_checks, written_answer_ids, written_answer_results
 from .isolation import INSTALL_HINT, SandboxUnavailable, bwrap_problem
 from .sandbox import PHASE2_MARKER, encode_inputs
 
@@ -591,6 +591,7 @@ class GradingJob:
     seed: int
     deny: list[str]
     fingerprint: str = ""
+    written: list[tuple[str, float]] = field(default_factory=list)  # (grade_id, points): pending manual grading
 
 
 @dataclass
@@ -677,7 +678,8 @@ def grade_task(job: GradingJob, submission: Submission, folders: BatchFolders | 
         env = dict(os.environ, COURSE_KIT_PROFILE=job.profile)
         run = run_notebook(path, [*map(Path, job.deny), folders.scratch], job.limits, job.inputs, env=env,
                            scratch=folders.scratch, shared=folders.shared)
-        results = score(suite, run, job.expected, job.reference)
+        results = score(suite, run, job.expected, job.reference) + written_answer_results(job.written, path,
+                                                                                           max_bytes=MAX_NOTEBOOK)
     except Exception as exc:  # noqa: BLE001 (one submission must never stop the batch)
         run = Run("crashed", 0.0, message=_clean(f"grading failed: {type(exc).__name__}: {exc}"))
         results = [CheckResult(c.id, 0.0, c.points, run.message) for c in suite.checks]
@@ -701,7 +703,7 @@ def grade_record(grade: Grade, key: str = "") -> dict[str, Any]:
     run = grade.run
     return {"key": key, "student": grade.student, "file": grade.file, "host": grade.host, "worker": grade.worker,
             "wall": grade.wall,
-            "results": [[r.check, r.points, r.max_points, r.reason] for r in grade.results],
+            "results": [[r.check, r.points, r.max_points, r.reason, r.pending] for r in grade.results],
             "run": {"status": run.status, "seconds": run.seconds, "message": run.message, "sandbox": run.sandbox,
                     "complete": run.complete, "cells": run.cells, "results": run.results,
                     "figures": [base64.b64encode(png).decode("ascii") for png in run.figures]}}
@@ -712,7 +714,8 @@ def grade_from_record(record: dict[str, Any], resumed: bool = False) -> Grade:
     r = record["run"]
     run = Run(r["status"], r["seconds"], cells=r["cells"], results=r["results"], message=r["message"],
               sandbox=r["sandbox"], complete=r["complete"], figures=[base64.b64decode(f) for f in r["figures"]])
-    results = [CheckResult(check, points, maximum, reason) for check, points, maximum, reason in record["results"]]
+    results = [CheckResult(check, points, maximum, reason, bool(rest and rest[0]))
+               for check, points, maximum, reason, *rest in record["results"]]
     return Grade(record["student"], results, run, record["file"], record.get("host", ""), record.get("worker", ""),
                  record.get("wall", 0.0), resumed)
 
@@ -743,7 +746,7 @@ def _prepared(checks: Path, seed: int, reference_notebook: Path | None) -> tuple
     reference_notebook = reference_notebook or checks.resolve().parent.parent / "notebooks" / f"{suite.exercise}.ipynb"
     reference = (results_from_notebook(reference_notebook) if reference_notebook.exists() else None) or {}
     cases = {check.id: check.make_cases(seed + index) for index, check in enumerate(suite.function_checks)}
-    expected = {check.id: [check.reference(*case) for case in cases[check.id]] for check in suite.function_checks}
+    expected = {check.id: check.expected(cases[check.id]) for check in suite.function_checks}  # with case weights
     inputs = {check.id: {"function": check.function, "cases": cases[check.id]} for check in suite.function_checks}
     return suite, reference_notebook, reference, expected, inputs
 
@@ -767,7 +770,8 @@ def grade_submission(path: Path, exercise: Exercise, student: str | None = None,
     process when not given). Raises :class:`SandboxUnavailable` when this machine has no OS sandbox and
     ``exercise.limits`` do not allow grading without one.
     """
-    suite, _, reference, expected, inputs = _prepared(exercise.checks, exercise.seed, exercise.reference_notebook)
+    suite, reference_notebook, reference, expected, inputs = _prepared(exercise.checks, exercise.seed,
+                                                                       exercise.reference_notebook)
     student = student or student_name(path)
     problem = sandbox_problem(exercise.limits)
     if problem:
@@ -777,7 +781,8 @@ def grade_submission(path: Path, exercise: Exercise, student: str | None = None,
             shared = _process_view()
         env = dict(os.environ, COURSE_KIT_PROFILE=exercise.profile)
         run = run_notebook(path, list(exercise.deny), exercise.limits, inputs, env=env, scratch=scratch, shared=shared)
-        return Grade(student, score(suite, run, expected, reference), run, path.name)
+        written = written_answer_results(reference_notebook, path, max_bytes=MAX_NOTEBOOK)
+        return Grade(student, score(suite, run, expected, reference) + written, run, path.name)
     except Exception as exc:  # noqa: BLE001 (one submission must never stop the batch)
         run = Run("crashed", 0.0, message=_clean(f"grading failed: {type(exc).__name__}: {exc}"))
         return Grade(student, [CheckResult(c.id, 0.0, c.points, run.message) for c in suite.checks], run, path.name)
@@ -791,11 +796,12 @@ def grading_job(checks: Path, reference_notebook: Path | None = None, limits: Li
     reference_notebook = reference_notebook or checks.resolve().parent.parent / "notebooks" / f"{suite.exercise}.ipynb"
     reference = (results_from_notebook(reference_notebook) if reference_notebook.exists() else None) or {}
     cases = {check.id: check.make_cases(seed + index) for index, check in enumerate(suite.function_checks)}
-    expected = {check.id: [check.reference(*case) for case in cases[check.id]] for check in suite.function_checks}
+    expected = {check.id: check.expected(cases[check.id]) for check in suite.function_checks}  # with case weights
     inputs = {check.id: {"function": check.function, "cases": cases[check.id]} for check in suite.function_checks}
     denied = [checks.resolve().parent, reference_notebook.resolve().parent, *(deny or [])]
     job = GradingJob(suite.exercise, checks.name, checks.read_text(encoding="utf-8"), reference, inputs, expected,
-                     limits, profile, seed, [str(p) for p in denied])
+                     limits, profile, seed, [str(p) for p in denied],
+                     written=written_answer_ids(reference_notebook))
     digest = hashlib.sha256()
     for part in (job.checks_source, json.dumps(reference, sort_keys=True, default=str), repr(limits), profile,
                  str(seed)):
@@ -892,7 +898,7 @@ def write_reports(grades: list[Grade], suite: CheckSuite, out_dir: Path) -> None
         writer.writerow(["student", "check", "points", "max", "reason"])
         for grade in grades:
             for result in grade.results:
-                writer.writerow([grade.student, result.check, result.points, result.max_points,
+                writer.writerow([grade.student, result.check, result.shown_points, result.max_points,
                                  _clean(result.reason, 2000)])
     with (out_dir / "summary.csv").open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
