@@ -1,14 +1,16 @@
 """VAEs of facial landmarks (the thesis of notebook 07, seed 004): models 1, 2 and 3, training, evaluation.
 
 - Model 1: the standard VAE of :mod:`course_utils.vae` on flattened landmarks ``x``.
-- Model 2: the same VAE *conditioned* on the person's neutral face ``y``: ``q(z|x, y)`` and ``p(x|y, z)``
-  (the conditional hooks of :class:`~course_utils.vae.VAE`), so ``z`` need not encode the person.
+- Model 2: the same VAE *conditioned* on the person's neutral face ``y``: ``q(z|x, y)`` and ``p(x|y, z)``,
+  so ``z`` need not encode the person. Its two networks are notebook 07's exercise: pass them as
+  ``networks=(encoder, decoder)`` to :func:`build_landmark_vae`.
 - Model 3: model 2 with a topological prior over triplets: :class:`TopologicalVAE` adds
   ``triplet_weight * mean_t softplus(d(z_ref, z_pos) - d(z_ref, z_neg)) / sigma`` to the loss
   (:meth:`~course_utils.vae.VAE.extra_loss`), with ``z`` sampled from the posteriors of the triplets' faces.
 
-All use ELU layers, a Gaussian likelihood with a fixed variance, KL annealing (``beta`` from 0 to 1) and
-keep the epoch with the best validation objective (:func:`fit_landmark_vae`).
+All use ELU layers and a Gaussian likelihood with a fixed variance; :func:`fit_landmark_vae` trains with the
+caller's callbacks (e.g. a KL-annealing schedule, another exercise) and keeps the epoch with the best
+validation objective. The triplet loss too comes from the caller (the exercise of notebook 07).
 """
 
 from __future__ import annotations
@@ -21,14 +23,14 @@ import numpy as np
 from sklearn.utils import Bunch
 
 from .notebook import import_tensorflow
-from .triplets import triplet_loss as default_triplet_loss
-from .vae import VAE, BestWeights, GaussianLikelihood, KLAnnealing, build_decoder, build_encoder
+from .triplets import check_triplets
+from .vae import VAE, BestWeights, GaussianLikelihood, build_decoder, build_encoder
 
 tf = import_tensorflow()
 import keras  # noqa: E402
 
 TripletLoss = Callable[..., Any]
-"""``(z_ref, z_pos, z_neg, topological_variance) -> scalar``, like :func:`course_utils.triplets.triplet_loss`."""
+"""``(z_ref, z_pos, z_neg, topological_variance) -> scalar`` (keras.ops), the exercise of notebook 07."""
 
 
 class TopologicalVAE(VAE):
@@ -37,7 +39,9 @@ class TopologicalVAE(VAE):
     Each training batch is ``(inputs, aux)``; ``aux`` holds a batch of V triplets as six tensors
     ``(x_ref, c_ref, x_pos, c_pos, x_neg, c_neg)`` (faces and their conditions). :meth:`extra_loss` encodes
     them, draws ``n_triplet_samples`` codes from each posterior and returns
-    ``triplet_weight * triplet_loss(z_ref, z_pos, z_neg, topological_variance)``.
+    ``topology_scale * triplet_weight * triplet_loss(z_ref, z_pos, z_neg, topological_variance)``.
+    ``topology_scale`` is a non-trainable variable (1 by default) that a callback may anneal with ``beta``
+    (the thesis's "anneal the whole prior").
 
     Parameters
     ----------
@@ -48,8 +52,8 @@ class TopologicalVAE(VAE):
         ELBO a sum over all N faces, and the loss is per face.
     n_triplet_samples : int
         Codes drawn per triplet (the thesis's M = 10).
-    triplet_loss : callable, optional
-        The loss of a batch of triplets; default :func:`course_utils.triplets.triplet_loss`.
+    triplet_loss : callable
+        The loss of a batch of triplets (required).
     """
 
     def __init__(self, encoder: keras.Model, decoder: keras.Model, likelihood: Any = "gaussian",
@@ -62,7 +66,10 @@ class TopologicalVAE(VAE):
         self.topological_variance = float(topological_variance)
         self.triplet_weight = float(triplet_weight)
         self.n_triplet_samples = int(n_triplet_samples)
-        self.triplet_loss = default_triplet_loss if triplet_loss is None else triplet_loss
+        if not callable(triplet_loss):
+            raise ValueError("Model 3 needs triplet_loss=..., a function (z_ref, z_pos, z_neg, topological_variance).")
+        self.triplet_loss = triplet_loss
+        self.topology_scale = keras.Variable(1.0, trainable=False, dtype="float32", name="topology_scale")
         self.triplet_seed = keras.random.SeedGenerator(None if seed is None else seed + 1)
         self.triplet_tracker = keras.metrics.Mean(name="triplet")
 
@@ -87,7 +94,7 @@ class TopologicalVAE(VAE):
         value = self.triplet_weight * self.triplet_loss(*codes, self.topological_variance)
         value = tf.cast(tf.reshape(value, ()), tf.float32)
         self.triplet_tracker.update_state(value)
-        return value
+        return self.topology_scale * value
 
     def triplet_term(self, x: np.ndarray, triplets: np.ndarray, condition: np.ndarray | None = None) -> float:
         """``triplet_weight * triplet_loss`` at the posterior means of ``x`` (deterministic), for validation."""
@@ -100,7 +107,8 @@ def build_landmark_vae(data_dim: int, model: int = 1, latent_dim: int = 30,
                        encoder_hidden: Sequence[int] = (240, 120, 60), decoder_hidden: Sequence[int] = (300, 400, 300),
                        reconstruction_variance: float = 1e-3, dropout: float = 0.1, learning_rate: float = 1e-3,
                        seed: int = 0, topological_variance: float = 0.04, triplet_weight: float = 4.0,
-                       n_triplet_samples: int = 10, triplet_loss: TripletLoss | None = None) -> VAE:
+                       n_triplet_samples: int = 10, triplet_loss: TripletLoss | None = None,
+                       networks: Callable[..., tuple[keras.Model, keras.Model]] | None = None) -> VAE:
     """Build and compile model 1, 2 or 3 of the thesis for flattened landmarks of ``data_dim`` numbers.
 
     Parameters
@@ -121,15 +129,24 @@ def build_landmark_vae(data_dim: int, model: int = 1, latent_dim: int = 30,
         Dropout rate after each hidden layer (the thesis kept 90 % of the units).
     topological_variance, triplet_weight, n_triplet_samples, triplet_loss
         Model 3 only; see :class:`TopologicalVAE`.
+    networks : callable
+        Models 2 and 3 only (required there): ``networks(data_dim, latent_dim, encoder_hidden, decoder_hidden,
+        dropout) -> (encoder [x, y] -> [z_mean, z_log_var], decoder [z, y] -> mean)``, called after seeding.
     """
     if model not in (1, 2, 3):
         raise ValueError(f"model must be 1, 2 or 3; got {model!r}.")
     keras.utils.set_random_seed(seed)
-    conditional = model > 1
-    encoder = build_encoder((data_dim,), latent_dim, encoder_hidden, activation="elu", dropout=dropout,
-                            condition_shape=(data_dim,) if conditional else None)
-    decoder = build_decoder(latent_dim, data_dim, 1, decoder_hidden, activation="elu", dropout=dropout,
-                            condition_dim=data_dim if conditional else None)
+    if model == 1:
+        encoder = build_encoder((data_dim,), latent_dim, encoder_hidden, activation="elu", dropout=dropout)
+        decoder = build_decoder(latent_dim, data_dim, 1, decoder_hidden, activation="elu", dropout=dropout)
+    else:
+        if networks is None:
+            raise ValueError(f"Model {model} needs networks=..., the function that builds the conditional encoder "
+                             "and decoder (notebook 07's exercise).")
+        encoder, decoder = networks(data_dim, latent_dim, encoder_hidden, decoder_hidden, dropout)
+        if len(encoder.inputs) != 2 or len(decoder.inputs) != 2:
+            raise ValueError("networks must return an encoder [x, y] -> ... and a decoder [z, y] -> ..., "
+                             "each with two inputs.")
     likelihood = GaussianLikelihood(scale=float(np.sqrt(reconstruction_variance)))
     if model == 3:
         vae = TopologicalVAE(encoder, decoder, likelihood=likelihood, seed=seed, name="model_3",
@@ -156,12 +173,12 @@ def _triplet_dataset(x: np.ndarray, condition: np.ndarray, triplets: np.ndarray,
 
 def fit_landmark_vae(model: VAE, x: np.ndarray, x_val: np.ndarray, condition: np.ndarray | None = None,
                      condition_val: np.ndarray | None = None, triplets: np.ndarray | None = None,
-                     triplets_val: np.ndarray | None = None, epochs: int = 300, warmup_epochs: int = 150,
-                     batch_size: int = 200, triplet_batch_size: int = 100, eval_every: int = 5, seed: int = 0) -> Bunch:
-    """Train with KL annealing and keep the epoch with the best validation objective.
+                     triplets_val: np.ndarray | None = None, epochs: int = 300,
+                     batch_size: int = 200, triplet_batch_size: int = 100, eval_every: int = 5, seed: int = 0,
+                     callbacks: Sequence[keras.callbacks.Callback] = (), verbose: int = 0) -> Bunch:
+    """Train with the given ``callbacks`` (e.g. KL annealing) and keep the epoch with the best validation objective.
 
-    ``beta`` rises linearly from 0 to 1 over ``warmup_epochs`` (only the KL term is annealed, the thesis's
-    best choice). Every ``eval_every`` epochs the validation objective is computed: ``-ELBO`` of ``x_val`` (10 samples
+    Every ``eval_every`` epochs the validation objective is computed: ``-ELBO`` of ``x_val`` (10 samples
     of ``z``, ``beta`` = 1) plus, for model 3, the topological term of ``triplets_val`` at the posterior
     means; the weights of the best epoch are restored at the end.
 
@@ -183,6 +200,8 @@ def fit_landmark_vae(model: VAE, x: np.ndarray, x_val: np.ndarray, condition: np
     if topological:  # batches (inputs, triplet batch): the triplets are the auxiliary part
         if triplets is None or triplets_val is None:
             raise ValueError("Model 3 needs training and validation triplets.")
+        triplets = check_triplets(triplets, len(x), "triplets")
+        triplets_val = check_triplets(triplets_val, len(x_val), "triplets_val")
         aux = _triplet_dataset(x, x if condition is None else condition, triplets, triplet_batch_size, seed)
         dataset = tf.data.Dataset.zip((dataset, aux))
     elif conditional:  # one input, the pair (x, c): Keras would read a bare pair as (inputs, targets)
@@ -197,8 +216,8 @@ def fit_landmark_vae(model: VAE, x: np.ndarray, x_val: np.ndarray, condition: np
 
     best = BestWeights(objective, every=eval_every)
     start = time.perf_counter()
-    history = model.fit(dataset, epochs=epochs, verbose=0, shuffle=False,
-                        callbacks=[KLAnnealing.linear(warmup_epochs), best])
+    history = model.fit(dataset, epochs=epochs, verbose=verbose, shuffle=False,
+                        callbacks=[*callbacks, best])
     return Bunch(history=history.history, val_epochs=np.array(best.epochs), val_objective=np.array(best.scores),
                  best_epoch=best.best_epoch,
                  seconds=time.perf_counter() - start)

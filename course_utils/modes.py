@@ -9,13 +9,13 @@ their own shape; a component (mode) is **captured** if enough high-quality sampl
 compared with its true mixing weight by the total variation distance.
 
 Cluster counting is done in the full space of the points (never on a 1-D histogram of flattened
-coordinates): :func:`choose_n_clusters` fits Gaussian mixtures (BIC) or K-Means (silhouette) for a
-range of cluster numbers and keeps the best.
+coordinates): :func:`choose_n_clusters` fits K-Means (silhouette) for a range of cluster numbers and keeps
+the best, or takes the choice from a BIC function (notebook 06's exercise) and labels the points with it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -210,14 +210,20 @@ class ClusterChoice:
     """The fitted ``GaussianMixture`` or ``KMeans`` of the chosen size."""
 
 
-def choose_n_clusters(x: np.ndarray, candidates: Sequence[int] = range(1, 9), method: str = "bic",
-                      seed: int = 0, n_init: int = 3, max_points: int | None = 5000) -> ClusterChoice:
+BicChooser = Callable[..., tuple[int, np.ndarray]]
+"""``bic(x, candidates, seed=..., n_init=...) -> (n_clusters, BIC of every candidate)`` (notebook 06's exercise)."""
+
+
+def choose_n_clusters(x: np.ndarray, candidates: Sequence[int] = range(2, 9), method: str = "silhouette",
+                      seed: int = 0, n_init: int = 3, max_points: int | None = 5000,
+                      bic: BicChooser | None = None) -> ClusterChoice:
     """Choose the number of clusters of points ``x`` (n, dim) in their own space.
 
-    ``method="bic"`` fits a full-covariance ``GaussianMixture`` for each candidate and keeps the smallest
-    Bayesian information criterion ``-2 log L + p log n`` (``p`` free parameters), i.e. the best fit after a
-    penalty for size. ``method="silhouette"`` fits ``KMeans`` and keeps the largest mean silhouette
-    (candidates below 2 are skipped: a silhouette needs two clusters).
+    ``method="silhouette"`` fits ``KMeans`` for each candidate and keeps the largest mean silhouette
+    (candidates below 2 are skipped: a silhouette needs two clusters). ``method="bic"`` delegates the choice to
+    ``bic(x, candidates, seed=seed, n_init=n_init) -> (n_clusters, scores)`` (the BIC of a full-covariance
+    Gaussian mixture per candidate; writing it is an exercise of notebook 06) and then fits the chosen
+    ``GaussianMixture`` to label the points.
 
     Parameters
     ----------
@@ -225,7 +231,7 @@ def choose_n_clusters(x: np.ndarray, candidates: Sequence[int] = range(1, 9), me
         Points.
     candidates : sequence of int
         Cluster numbers to try.
-    method : {"bic", "silhouette"}
+    method : {"silhouette", "bic"}
         Criterion.
     seed : int
         Seed of the fits' initialisations.
@@ -234,6 +240,8 @@ def choose_n_clusters(x: np.ndarray, candidates: Sequence[int] = range(1, 9), me
     max_points : int, optional
         Use a seeded random subset of at most this many points for the silhouette (its cost is quadratic);
         ``None`` uses all.
+    bic : callable, optional
+        Required for ``method="bic"``.
 
     Returns
     -------
@@ -247,25 +255,30 @@ def choose_n_clusters(x: np.ndarray, candidates: Sequence[int] = range(1, 9), me
     if x.ndim != 2 or not np.all(np.isfinite(x)):
         raise ValueError(f"x must be a finite array of shape (n, dim); got shape {x.shape}.")
     if method not in {"bic", "silhouette"}:
-        raise ValueError(f"Unknown method {method!r}; use 'bic' or 'silhouette'.")
+        raise ValueError(f"Unknown method {method!r}; use 'silhouette' or 'bic'.")
+    if method == "bic" and bic is None:
+        raise ValueError("method='bic' needs bic=..., a function (x, candidates, seed, n_init) -> (k, scores).")
     candidates = np.array(sorted({int(k) for k in candidates if method == "bic" or k >= 2}))
     if len(candidates) == 0 or candidates[0] < 1 or candidates[-1] > len(x):
         raise ValueError(f"Need candidate cluster numbers between {1 if method == 'bic' else 2} and {len(x)}.")
+    if method == "bic":
+        n_clusters, scores = bic(x, [int(k) for k in candidates], seed=seed, n_init=n_init)
+        scores = np.asarray(scores, float)
+        if scores.shape != candidates.shape or int(n_clusters) not in candidates:
+            raise ValueError(f"bic must return one of the candidates and {len(candidates)} scores; got "
+                             f"{n_clusters!r} and shape {scores.shape}.")
+        model = GaussianMixture(int(n_clusters), covariance_type="full", n_init=n_init, random_state=seed).fit(x)
+        return ClusterChoice(method=method, n_clusters=int(n_clusters), candidates=candidates, scores=scores,
+                             labels=np.asarray(model.predict(x)), model=model)
     models, scores = [], []
     for k in candidates:
-        if method == "bic":
-            model = GaussianMixture(k, covariance_type="full", n_init=n_init, random_state=seed).fit(x)
-            scores.append(model.bic(x))
-        else:
-            model = KMeans(k, n_init=n_init, random_state=seed).fit(x)
-            scores.append(silhouette_score(x, model.labels_, sample_size=max_points, random_state=seed))
+        model = KMeans(k, n_init=n_init, random_state=seed).fit(x)
+        scores.append(silhouette_score(x, model.labels_, sample_size=max_points, random_state=seed))
         models.append(model)
     scores = np.array(scores)
-    best = int(np.argmin(scores) if method == "bic" else np.argmax(scores))
-    model = models[best]
-    labels = model.predict(x) if method == "bic" else model.labels_
+    best = int(np.argmax(scores))
     return ClusterChoice(method=method, n_clusters=int(candidates[best]), candidates=candidates, scores=scores,
-                         labels=np.asarray(labels), model=model)
+                         labels=np.asarray(models[best].labels_), model=models[best])
 
 
 def adjusted_rand(labels_true: np.ndarray, labels_pred: np.ndarray) -> float:

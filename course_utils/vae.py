@@ -506,24 +506,6 @@ def binarize(x: np.ndarray, seed: int = 0) -> np.ndarray:
 # ----------------------------------------------------------------------------- callbacks
 
 
-class KLAnnealing(keras.callbacks.Callback):
-    """Set ``beta`` before each epoch from a schedule ``epoch (0-based) -> beta``.
-
-    ``KLAnnealing.linear(warmup)`` ramps beta from 0 to 1 over ``warmup`` epochs.
-    """
-
-    def __init__(self, schedule: Callable[[int], float]) -> None:
-        super().__init__()
-        self.schedule = schedule
-
-    @classmethod
-    def linear(cls, warmup: int, start: float = 0.0, end: float = 1.0) -> KLAnnealing:
-        return cls(lambda epoch: end if warmup <= 0 else start + (end - start) * min(1.0, epoch / warmup))
-
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        self.model.beta.assign(float(self.schedule(epoch)))
-
-
 class FigureSnapshots(keras.callbacks.Callback):
     """At chosen epochs, make figures of the model (and save them as PNGs if ``directory`` is given).
 

@@ -1,31 +1,99 @@
-"""Checks of notebook 06 (GMM VAE): the high-quality share and the yardsticks scored with it."""
+"""Checks of notebook 06 (GMM VAE): sampling the mixture, the high-quality share, the BIC count, the decoder's
+noise and the VAE's sampler on hidden inputs, and the figures of the notebook that depend on them.
+
+The function checks carry most points. The result checks compare figures computed *before* any training
+(the graded run uses the small profile, whose trained VAEs mean nothing) with the committed reference run:
+they depend on the student's ``sample_mixture``, ``high_quality_fraction`` and ``bic_n_clusters``.
+"""
 
 import numpy as np
 
-from course_utils.data import make_gaussian_mixture
+from course_utils.data import make_gaussian_mixture_parameters
 from course_utils.instructor.checks import FunctionCheck, ResultCheck
-from course_utils.modes import mahalanobis_distances
+from course_utils.instructor.reference import gmm as ref
 
 EXERCISE = "06_gmm_vae"
 
 
-def _mixtures(rng: np.random.Generator) -> list[tuple]:
+def _mixture(rng: np.random.Generator, k: int, dim: int):
+    return make_gaussian_mixture_parameters(n_components=k, dim=dim, seed=int(rng.integers(1_000_000)))
+
+
+def _sampling_cases(rng: np.random.Generator) -> list[tuple]:
     cases = []
-    for k, dim in [(1, 2), (3, 3), (5, 3), (2, 4)]:
-        mixture = make_gaussian_mixture(n_samples=300, n_components=k, dim=dim, seed=int(rng.integers(1_000_000)))
-        samples = mixture.points + rng.normal(scale=1.5, size=mixture.points.shape)  # some far from every mode
-        cases.append((samples, mixture.means, mixture.covariances, 3.0))
-    cases.append((cases[1][0], cases[1][1], cases[1][2], 1.5))
+    for k, dim, n in [(1, 2, 50), (3, 3, 400), (5, 3, 1000), (2, 4, 300)]:
+        m = _mixture(rng, k, dim)
+        cases.append((m.means, m.covariances, m.weights, n, int(rng.integers(1000))))
     return cases
 
 
-def _high_quality_fraction(samples, means, covariances, threshold=3.0) -> float:
-    return float(np.mean(mahalanobis_distances(samples, means, covariances).min(axis=1) <= threshold))
+def _quality_cases(rng: np.random.Generator) -> list[tuple]:
+    cases = []
+    for k, dim in [(1, 2), (3, 3), (5, 3), (2, 4)]:
+        m = _mixture(rng, k, dim)
+        points = ref.sample_mixture(m.means, m.covariances, m.weights, 300, int(rng.integers(1000)))[0]
+        samples = points + rng.normal(scale=1.5, size=points.shape)  # some far from every mode
+        cases.append((samples, m.means, m.covariances, 3.0))
+    cases.append((cases[1][0], cases[1][1], cases[1][2], 1.5))  # a threshold other than the default
+    cases.append((cases[2][0], cases[2][1], cases[2][2], 4.5))
+    return cases
+
+
+def _bic_cases(rng: np.random.Generator) -> list[tuple]:
+    cases = []
+    for k, dim, candidates in [(1, 2, [1, 2, 3]), (3, 3, range(1, 6)), (4, 2, [6, 2, 4, 3]), (2, 3, [2, 3])]:
+        m = make_gaussian_mixture_parameters(n_components=k, dim=dim, seed=int(rng.integers(1_000_000)),
+                                             box=5.0, min_distance=4.0)
+        points = ref.sample_mixture(m.means, m.covariances, m.weights, 300, int(rng.integers(1000)))[0]
+        cases.append((points, list(candidates), int(rng.integers(100)), 1))
+    return cases
+
+
+def _noise_cases(rng: np.random.Generator) -> list[tuple]:
+    cases = []
+    for n, d in [(1, 1), (5, 3), (20, 4)]:
+        cases.append((rng.normal(scale=3.0, size=(n, 2 * d)).astype(np.float32), None))  # learned
+        cases.append((rng.normal(size=(n, d)).astype(np.float32), float(rng.uniform(0.1, 2.0))))  # fixed
+    cases.append((np.full((2, 6), -40.0, np.float32), None))  # the floor 1e-3
+    return cases
+
+
+def _sampler_cases(rng: np.random.Generator) -> list[tuple]:
+    # Decoders with fixed "weights": NumPy functions (picklable), fixed decoder noise.
+    return [(np.sin, 2, 50, int(rng.integers(1000)), 0.3), (np.tanh, 3, 200, int(rng.integers(1000)), 1.0),
+            (np.sin, 1, 10, int(rng.integers(1000)), 1e-6), (np.cos, 4, 100, int(rng.integers(1000)), 2.0)]
 
 
 CHECKS = [
-    FunctionCheck("high_quality_fraction", "high_quality_fraction", _mixtures, _high_quality_fraction, points=4,
-                  description="share of samples within a Mahalanobis threshold of some component"),
-    ResultCheck("gmm_reference_high_quality_fraction", "gmm_reference_high_quality_fraction", points=1, rtol=1e-4),
-    ResultCheck("true_sample_high_quality_fraction", "true_sample_high_quality_fraction", points=1, rtol=1e-4),
+    FunctionCheck("sample_mixture", "sample_mixture", _sampling_cases, ref.sample_mixture, points=3, rtol=1e-7,
+                  atol=1e-9, description="points and components of a Gaussian mixture, in the stated order of draws"),
+    FunctionCheck("high_quality_fraction", "high_quality_fraction", _quality_cases, ref.high_quality_fraction,
+                  points=3, description="share of samples within a Mahalanobis threshold of some component"),
+    FunctionCheck("bic_n_clusters", "bic_n_clusters", _bic_cases, ref.bic_n_clusters, points=3, rtol=1e-6,
+                  atol=1e-6, description="cluster number with the smallest BIC, and every candidate's BIC"),
+    FunctionCheck("decoder_noise", "decoder_noise", _noise_cases, ref.decoder_noise, points=3, rtol=1e-5,
+                  atol=1e-6, edge=lambda params, scale: scale is not None,  # fixed noise: params and a constant
+                  description="mean and standard deviation of the Gaussian decoder, fixed or learned"),
+    FunctionCheck("sample_vae", "sample_vae", _sampler_cases, ref.sample_vae, points=3, rtol=1e-5, atol=1e-6,
+                  edge=lambda decoder, latent_dim, n, seed, scale: scale < 1e-3,  # noise too small to matter
+                  description="z ~ N(0, I) through a decoder with fixed weights, plus the decoder's noise"),
+    ResultCheck("true_sample_high_quality_fraction", "true_sample_high_quality_fraction", points=1, rtol=1e-4,
+                description="your sampler and your high-quality share on the true mixture"),
+    ResultCheck("gmm_reference_high_quality_fraction", "gmm_reference_high_quality_fraction", points=1, rtol=1e-4,
+                description="GaussianMixture fitted to your samples, scored by your high-quality share"),
+    ResultCheck("n_clusters_bic_data", "n_clusters_bic_data", points=1,
+                description="your BIC count on your samples of the mixture"),
+    ResultCheck("ari_data_gmm", "ari_data_gmm", points=1, rtol=1e-4,
+                description="clusters labelled with your BIC choice against the true components"),
 ]
+
+DEMO_BUGS: dict[str, list[tuple[str, str]]] = {
+    "sample_mixture_covariance_not_cholesky": [
+        ('np.einsum("nij,nj->ni", np.linalg.cholesky(covariances)[labels], eps)',
+         'np.einsum("nij,nj->ni", covariances[labels], eps)')],
+    "high_quality_fraction_ignores_threshold": [
+        ("np.sqrt(squared).min(axis=1) <= threshold", "np.sqrt(squared).min(axis=1) <= 3.0")],
+    "bic_n_clusters_argmax": [("candidates[int(np.argmin(bics))]", "candidates[int(np.argmax(bics))]")],
+    "decoder_noise_exp_not_softplus": [("return loc, ops.softplus(raw) + 1e-3", "return loc, ops.exp(raw) + 1e-3")],
+    "sample_vae_without_noise": [("    return loc + s * rng.standard_normal(loc.shape)", "    return loc")],
+}

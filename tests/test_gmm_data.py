@@ -1,4 +1,4 @@
-"""course_utils.data.make_gaussian_mixture: shapes, seeding, the mixture's parameters and the labels."""
+"""The mixture of notebook 06: public parameters (make_gaussian_mixture_parameters) and the reference sampler."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from scipy.spatial.distance import pdist
 
-from course_utils.data import make_gaussian_mixture
+from course_utils.data import make_gaussian_mixture_parameters
+from course_utils.instructor.reference.gmm import make_gaussian_mixture, sample_mixture
 
 
 def test_shapes_and_types():
@@ -15,7 +16,7 @@ def test_shapes_and_types():
     assert g.labels.shape == (1000,) and g.labels.dtype == np.int64
     assert g.means.shape == (4, 3) and g.covariances.shape == (4, 3, 3) and g.weights.shape == (4,)
     assert set(np.unique(g.labels)) == {0, 1, 2, 3}
-    assert "make_gaussian_mixture" in g.source
+    assert "make_gaussian_mixture_parameters" in g.source
     g5 = make_gaussian_mixture(200, n_components=5, dim=2, seed=3)
     assert g5.points.shape == (200, 2) and g5.means.shape == (5, 2)
 
@@ -60,10 +61,22 @@ def test_failures():
     with pytest.raises(ValueError, match="n_samples"):
         make_gaussian_mixture(-1)
     with pytest.raises(ValueError, match="n_components"):
-        make_gaussian_mixture(10, n_components=0)
+        make_gaussian_mixture_parameters(n_components=0)
     with pytest.raises(ValueError, match="std_range"):
         make_gaussian_mixture(10, std_range=(1.0, 0.5))
     with pytest.raises(ValueError, match="min_weight"):
         make_gaussian_mixture(10, min_weight=0.5)
     with pytest.raises(ValueError, match="Could not place"):
         make_gaussian_mixture(10, n_components=50, box=1.0, min_distance=3.0)
+
+
+def test_parameters_alone_are_seeded_and_sampling_follows_the_stated_order():
+    a, b = make_gaussian_mixture_parameters(seed=3), make_gaussian_mixture_parameters(seed=3)
+    np.testing.assert_array_equal(a.covariances, b.covariances)
+    assert not hasattr(a, "points")  # drawing the points is notebook 06's exercise
+    points, labels = sample_mixture(a.means, a.covariances, a.weights, 5, seed=2)
+    rng = np.random.default_rng(2)
+    expected_labels = rng.choice(4, size=5, p=a.weights)
+    eps = rng.standard_normal((5, 3))
+    np.testing.assert_array_equal(labels, expected_labels)
+    np.testing.assert_allclose(points[0], a.means[labels[0]] + np.linalg.cholesky(a.covariances[labels[0]]) @ eps[0])

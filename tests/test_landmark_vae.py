@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from course_utils.instructor.reference.landmark_vae import KLAnnealing, build_conditional_networks, triplet_loss
 from course_utils.landmark_vae import (
     TopologicalVAE,
     build_landmark_vae,
@@ -13,7 +14,6 @@ from course_utils.landmark_vae import (
     kl_per_dimension,
     linear_svm_accuracy,
 )
-from course_utils.triplets import triplet_loss
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +27,8 @@ def faces():
 
 def test_models_differ_only_where_the_thesis_says(faces):
     x, neutral, _ = faces
-    m1, m2, m3 = (build_landmark_vae(12, model=m, latent_dim=3, encoder_hidden=(8,), decoder_hidden=(8,))
+    m1, m2, m3 = (build_landmark_vae(12, model=m, latent_dim=3, encoder_hidden=(8,), decoder_hidden=(8,),
+                                     networks=build_conditional_networks, triplet_loss=triplet_loss)
                   for m in (1, 2, 3))
     assert not m1.conditional and m2.conditional and m3.conditional and isinstance(m3, TopologicalVAE)
     assert m1.encoder.get_layer("hidden_1").activation.__name__ == "elu"
@@ -41,6 +42,10 @@ def test_models_differ_only_where_the_thesis_says(faces):
         m1.encode(x, condition=neutral)
     with pytest.raises(ValueError, match="model must be"):
         build_landmark_vae(12, model=4)
+    with pytest.raises(ValueError, match="networks"):
+        build_landmark_vae(12, model=2)
+    with pytest.raises(ValueError, match="triplet_loss"):
+        build_landmark_vae(12, model=3, networks=build_conditional_networks)
 
 
 def test_model3_trains_with_a_given_triplet_loss(faces):
@@ -52,23 +57,27 @@ def test_model3_trains_with_a_given_triplet_loss(faces):
         return triplet_loss(z_ref, z_pos, z_neg, topological_variance)
 
     model = build_landmark_vae(12, model=3, latent_dim=3, encoder_hidden=(8,), decoder_hidden=(8,),
-                               triplet_loss=my_loss, n_triplet_samples=4)
+                               triplet_loss=my_loss, n_triplet_samples=4, networks=build_conditional_networks)
     result = fit_landmark_vae(model, x[:40], x[40:], neutral[:40], neutral[40:], triplets % 40, triplets % 20,
-                              epochs=4, warmup_epochs=2, batch_size=20, triplet_batch_size=5, eval_every=2)
+                              epochs=4, batch_size=20, triplet_batch_size=5, eval_every=2,
+                              callbacks=[KLAnnealing(2, whole_prior=True)])
     shapes = [tuple(shape) for shape in calls]  # traced in training, then eager on the validation triplets
     assert all(shape[-1] == 3 for shape in shapes) and (80, 3) in shapes
     assert set(result.history) >= {"loss", "reconstruction", "kl", "triplet"}
     assert np.all(np.isfinite(result.history["triplet"])) and result.history["triplet"][0] > 0
     assert result.val_epochs.tolist() == [2, 4] and result.best_epoch in (2, 4)
-    assert float(model.beta.numpy()) == 1.0
+    assert float(model.beta.numpy()) == 1.0 and float(model.topology_scale.numpy()) == 1.0
     with pytest.raises(ValueError, match="triplets"):
         fit_landmark_vae(model, x[:40], x[40:], neutral[:40], neutral[40:], epochs=1)
+    with pytest.raises(ValueError, match="triplets_val index out of range"):
+        fit_landmark_vae(model, x[:40], x[40:], neutral[:40], neutral[40:], triplets % 40, triplets, epochs=1)
 
 
 def test_best_epoch_is_restored(faces):
     x, _, _ = faces
     model = build_landmark_vae(12, model=1, latent_dim=2, encoder_hidden=(8,), decoder_hidden=(8,))
-    result = fit_landmark_vae(model, x[:40], x[40:], epochs=6, warmup_epochs=3, batch_size=20, eval_every=1)
+    result = fit_landmark_vae(model, x[:40], x[40:], epochs=6, batch_size=20, eval_every=1,
+                              callbacks=[KLAnnealing(3)])
     best = result.val_objective.min()
     assert result.val_objective[result.best_epoch - 1] == best
     assert model.neg_elbo(x[40:], n_samples=10, seed=0) == pytest.approx(best, rel=1e-5)
@@ -76,7 +85,8 @@ def test_best_epoch_is_restored(faces):
 
 def test_usage_monitors(faces):
     x, neutral, _ = faces
-    model = build_landmark_vae(12, model=2, latent_dim=3, encoder_hidden=(8,), decoder_hidden=(8,))
+    model = build_landmark_vae(12, model=2, latent_dim=3, encoder_hidden=(8,), decoder_hidden=(8,),
+                               networks=build_conditional_networks)
     kl = kl_per_dimension(model, x, neutral)
     assert kl.shape == (3,) and np.all(kl >= 0)
     norms = decoder_weight_norms(model)
@@ -93,3 +103,15 @@ def test_linear_svm_accuracy_separable_and_chance():
     assert result.test == 1.0 and result.C in (0.01, 0.1, 1.0, 10.0)
     noise = rng.normal(size=(120, 3))
     assert linear_svm_accuracy(noise, labels, split).test < 0.7
+
+
+def test_kl_annealing_schedule_and_probes():
+    from course_utils.instructor import probes
+
+    betas, scales = probes.kl_annealing_schedule(KLAnnealing, 4, 0.0, 1.0, False, 6)
+    np.testing.assert_allclose(betas, [0, 0.25, 0.5, 0.75, 1, 1])
+    np.testing.assert_allclose(scales, 1.0)  # KL only: the topological term is left alone
+    betas, scales = probes.kl_annealing_schedule(KLAnnealing, 2, 0.5, 0.9, True, 3)
+    np.testing.assert_allclose(betas, [0.5, 0.7, 0.9]) and np.testing.assert_allclose(scales, betas)
+    np.testing.assert_allclose(probes.kl_annealing_schedule(KLAnnealing, 0, 0.0, 1.0, False, 2)[0], 1.0)
+    assert probes.conditional_networks_behaviour(build_conditional_networks, 12, 3, (8,), (8,), 0).tolist() == [1.0] * 9

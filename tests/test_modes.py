@@ -9,7 +9,7 @@ from scipy.spatial.distance import mahalanobis
 
 from course_utils import modes as M
 from course_utils import plotting
-from course_utils.data import make_gaussian_mixture
+from course_utils.instructor.reference.gmm import bic_n_clusters, make_gaussian_mixture
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +70,20 @@ def test_far_samples_are_low_quality_and_threshold_is_relative():
                            ).modes_captured == 2
 
 
+def test_non_default_threshold_is_used():
+    """A mode_coverage that ignored its threshold (always 3) would fail here: 5 sd is high quality at 6."""
+    means = np.array([[0.0, 0.0], [10.0, 0.0]])
+    covariances = np.stack([np.eye(2)] * 2)
+    samples = np.array([[0.0, 0.0]] * 6 + [[0.0, 2.0]] * 2 + [[5.0, 0.0]] * 2)  # 0, 2 and 5 sd away
+    weights = np.array([0.5, 0.5])
+    assert M.mode_coverage(samples, means, covariances, weights).high_quality_fraction == pytest.approx(0.8)
+    wide = M.mode_coverage(samples, means, covariances, weights, threshold=6.0)
+    assert wide.threshold == 6.0 and wide.high_quality_fraction == pytest.approx(1.0)
+    narrow = M.mode_coverage(samples, means, covariances, weights, threshold=1.5)
+    assert narrow.high_quality_fraction == pytest.approx(0.6) and list(narrow.counts) == [6, 0]
+    assert M.high_quality_ceiling(3, threshold=2.0) == pytest.approx(0.7385, abs=1e-4)
+
+
 def test_failure_paths():
     means, covariances, weights = np.zeros((2, 3)), np.stack([np.eye(3)] * 2), np.array([0.5, 0.5])
     with pytest.raises(ValueError, match="covariances must have shape"):
@@ -93,19 +107,25 @@ def test_failure_paths():
 
 
 def test_choose_n_clusters_finds_the_components(mixture):
-    bic = M.choose_n_clusters(mixture.points[:3000], candidates=range(1, 7), n_init=1)
+    bic = M.choose_n_clusters(mixture.points[:3000], candidates=range(1, 7), method="bic", bic=bic_n_clusters,
+                              n_init=1)
     assert bic.method == "bic" and bic.n_clusters == 4
     assert list(bic.candidates) == [1, 2, 3, 4, 5, 6] and bic.scores.argmin() == 3
     assert M.adjusted_rand(mixture.labels[:3000], bic.labels) > 0.95
     silhouette = M.choose_n_clusters(mixture.points[:3000], candidates=range(1, 7), method="silhouette", n_init=1)
     assert silhouette.n_clusters == 4 and list(silhouette.candidates) == [2, 3, 4, 5, 6]
     one_blob = np.random.default_rng(0).normal(size=(1000, 3))
-    assert M.choose_n_clusters(one_blob, candidates=range(1, 5), n_init=1).n_clusters == 1
+    assert M.choose_n_clusters(one_blob, range(1, 5), "bic", n_init=1, bic=bic_n_clusters).n_clusters == 1
 
 
 def test_choose_n_clusters_failures():
     with pytest.raises(ValueError, match="Unknown method"):
         M.choose_n_clusters(np.zeros((10, 2)), method="elbow")
+    with pytest.raises(ValueError, match="needs bic="):
+        M.choose_n_clusters(np.zeros((10, 2)), method="bic")
+    with pytest.raises(ValueError, match="one of the candidates"):
+        M.choose_n_clusters(np.random.default_rng(0).normal(size=(30, 2)), [1, 2], "bic",
+                            bic=lambda x, c, seed, n_init: (7, np.zeros(2)))
     with pytest.raises(ValueError, match="candidate"):
         M.choose_n_clusters(np.zeros((10, 2)), candidates=[20])
     with pytest.raises(ValueError, match="finite"):
@@ -134,7 +154,7 @@ def test_plots_are_titled_and_labelled(mixture):
     assert "2/4" not in ax.get_title() and "3/4 captured" in ax.get_title()
     assert ax.get_xlabel() and ax.get_ylabel() and ax.get_legend() is not None
     assert any(t.get_text() == "missed" for t in ax.texts)
-    choice = M.choose_n_clusters(mixture.points[:500], candidates=range(1, 5), n_init=1)
+    choice = M.choose_n_clusters(mixture.points[:500], range(1, 5), "bic", n_init=1, bic=bic_n_clusters)
     fig2 = plotting.plot_cluster_scores({"data": choice})
     assert fig2.axes[0].get_ylabel() == "(BIC - min BIC) per point"
     fig3 = plotting.plot_labelled_points_3d(mixture.points, mixture.labels, mixture.means, title="Mixture")

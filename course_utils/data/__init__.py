@@ -3,7 +3,7 @@
 Loaders: :func:`load_pca_dataset`, :func:`load_pedestrians`, :func:`load_raccoon`, :func:`load_mnist`,
 :func:`load_fire_evacuation`, :func:`load_rafd` (RaFD file table; synthetic stand-in without the licence),
 :func:`load_face_landmarks`.
-Seeded generators: :func:`make_gaussian_mixture` (3-D Gaussian mixture with true labels),
+Seeded generators: :func:`make_gaussian_mixture_parameters` (parameters of a random Gaussian mixture),
 :func:`make_face_landmarks` (posed 3-D facial landmarks) and the stand-ins.
 Prefetch everything for offline use with ``python -m course_utils.data download-all``.
 """
@@ -34,7 +34,7 @@ from .registry import REGISTRY
 from .synthetic import (
     FIRE_EVACUATION_BOUNDS,
     make_fire_evacuation,
-    make_gaussian_mixture,
+    make_gaussian_mixture_parameters,
     make_pca_dataset,
     make_pedestrian_trajectories,
 )
@@ -63,7 +63,7 @@ __all__ = [
     "load_rafd",
     "make_face_landmarks",
     "make_fire_evacuation",
-    "make_gaussian_mixture",
+    "make_gaussian_mixture_parameters",
     "make_pca_dataset",
     "make_pedestrian_trajectories",
     "pair_with_neutral",

@@ -187,12 +187,12 @@ def _random_rotation(dim: int, rng: np.random.Generator) -> np.ndarray:
     return q
 
 
-def make_gaussian_mixture(n_samples: int = 5000, n_components: int = 4, dim: int = 3, seed: int = 0,
-                          box: float = 2.0, min_distance: float = 2.0, std_range: tuple[float, float] = (0.35, 0.9),
-                          min_weight: float | None = None):
-    """Points from a random Gaussian mixture in ``dim`` dimensions, with the true component of each point.
+def make_gaussian_mixture_parameters(n_components: int = 4, dim: int = 3, seed: int = 0, box: float = 2.0,
+                                     min_distance: float = 2.0, std_range: tuple[float, float] = (0.35, 0.9),
+                                     min_weight: float | None = None):
+    """The parameters of a random Gaussian mixture in ``dim`` dimensions (drawing points from it is an exercise).
 
-    The mixture is drawn from ``seed``, then the points from it:
+    The mixture is drawn from ``seed``:
 
     - means uniform in the cube ``[-box, box]^dim``, redrawn until every pair is at least ``min_distance``
       apart (so no two components coincide, yet with standard deviations up to 0.9 their 3-sigma
@@ -200,19 +200,16 @@ def make_gaussian_mixture(n_samples: int = 5000, n_components: int = 4, dim: int
     - covariances ``R diag(s^2) R^T`` with a random rotation ``R`` and standard deviations ``s`` uniform
       in ``std_range`` (elongated, tilted ellipsoids);
     - mixing weights from a Dirichlet(4, ..., 4) distribution, mixed with the uniform one so that no
-      weight is below ``min_weight`` (default ``0.5 / n_components``);
-    - component counts multinomial, the rows shuffled (any prefix is itself a sample of the mixture).
+      weight is below ``min_weight`` (default ``0.5 / n_components``).
 
     Parameters
     ----------
-    n_samples : int
-        Number of points.
     n_components : int
         Number of components K (at least 1).
     dim : int
         Dimension of the points (at least 1).
     seed : int
-        Seed of the random generator: the same seed gives the same mixture and the same points.
+        Seed of the random generator: the same seed gives the same mixture.
     box, min_distance : float
         Half-width of the cube of the means and the smallest distance between two means.
     std_range : (float, float)
@@ -223,13 +220,11 @@ def make_gaussian_mixture(n_samples: int = 5000, n_components: int = 4, dim: int
     Returns
     -------
     sklearn.utils.Bunch
-        ``points`` (n_samples, dim) float64; ``labels`` (n_samples,) int64, the true component;
-        ``means`` (K, dim); ``covariances`` (K, dim, dim); ``weights`` (K,), summing to 1; ``source`` (str).
+        ``means`` (K, dim); ``covariances`` (K, dim, dim), symmetric positive definite; ``weights`` (K,),
+        summing to 1; ``source`` (str).
     """
     from sklearn.utils import Bunch
 
-    if n_samples < 0:
-        raise ValueError(f"n_samples must be >= 0, got {n_samples}.")
     if n_components < 1 or dim < 1:
         raise ValueError(f"Need n_components >= 1 and dim >= 1; got {n_components} and {dim}.")
     low, high = std_range
@@ -246,15 +241,9 @@ def make_gaussian_mixture(n_samples: int = 5000, n_components: int = 4, dim: int
         covariances[k] = rotation @ np.diag(rng.uniform(low, high, dim) ** 2) @ rotation.T
     dirichlet = rng.dirichlet(np.full(n_components, 4.0))
     weights = min_weight + (1 - n_components * min_weight) * dirichlet
-    counts = rng.multinomial(n_samples, weights)
-    labels = np.repeat(np.arange(n_components), counts)
-    points = np.concatenate([rng.multivariate_normal(means[k], covariances[k], size=int(counts[k]))
-                             for k in range(n_components)]).reshape(n_samples, dim)
-    order = rng.permutation(n_samples)
-    return Bunch(points=points[order], labels=labels[order].astype(np.int64), means=means,
-                 covariances=covariances, weights=weights,
-                 source=f"generated: make_gaussian_mixture(n_samples={n_samples}, n_components={n_components}, "
-                        f"dim={dim}, seed={seed})")
+    return Bunch(means=means, covariances=covariances, weights=weights,
+                 source=f"generated: make_gaussian_mixture_parameters(n_components={n_components}, dim={dim}, "
+                        f"seed={seed})")
 
 
 def _separated_means(n_components: int, dim: int, box: float, min_distance: float, rng: np.random.Generator,

@@ -87,6 +87,12 @@ class FunctionCheck:
     normalize : callable, optional
         ``normalize(list of arrays) -> list of arrays``, applied to the reference's and the student's
         return values before comparing (e.g. fix the arbitrary sign of eigenvectors). Runs in the grader.
+    probe : callable, optional
+        For pieces that do not return numbers (a Keras layer, a callback, a model builder) or whose output is
+        random: ``probe(obj, *case) -> numbers`` exercises the student's object ``obj`` (and the reference
+        the same way) and returns what is compared, e.g. output shapes, outputs on fixed weights, or whether
+        a loss decreased over a few steps. It runs inside the sandbox, so it must be a module-level function
+        of an importable module (``course_utils.instructor.probes``), not of ``grading/``.
     """
 
     id: str
@@ -100,6 +106,11 @@ class FunctionCheck:
     edge: Callable[..., bool] | None = None
     edge_share: float = 0.2
     normalize: Callable[[list[np.ndarray]], list[np.ndarray]] | None = None
+    probe: Callable[..., Any] | None = None
+
+    def call_reference(self, case: Case) -> Any:
+        """The reference's answer to ``case`` (through the probe, if any)."""
+        return self.reference(*case) if self.probe is None else self.probe(self.reference, *case)
 
     def make_cases(self, seed: int) -> list[Case]:
         """The argument tuples for a grading run with ``seed``."""
@@ -123,7 +134,7 @@ class FunctionCheck:
 
     def expected(self, cases: Sequence[Case]) -> Expected:
         """The reference's value for every case, carrying the cases' weights."""
-        values = Expected(self.reference(*case) for case in cases)
+        values = Expected(self.call_reference(case) for case in cases)
         values.weights = self.weights(cases)
         return values
 

@@ -747,7 +747,8 @@ def _prepared(checks: Path, seed: int, reference_notebook: Path | None) -> tuple
     reference = (results_from_notebook(reference_notebook) if reference_notebook.exists() else None) or {}
     cases = {check.id: check.make_cases(seed + index) for index, check in enumerate(suite.function_checks)}
     expected = {check.id: check.expected(cases[check.id]) for check in suite.function_checks}  # with case weights
-    inputs = {check.id: {"function": check.function, "cases": cases[check.id]} for check in suite.function_checks}
+    inputs = {check.id: {"function": check.function, "cases": cases[check.id], "probe": check.probe}
+              for check in suite.function_checks}
     return suite, reference_notebook, reference, expected, inputs
 
 
@@ -797,7 +798,8 @@ def grading_job(checks: Path, reference_notebook: Path | None = None, limits: Li
     reference = (results_from_notebook(reference_notebook) if reference_notebook.exists() else None) or {}
     cases = {check.id: check.make_cases(seed + index) for index, check in enumerate(suite.function_checks)}
     expected = {check.id: check.expected(cases[check.id]) for check in suite.function_checks}  # with case weights
-    inputs = {check.id: {"function": check.function, "cases": cases[check.id]} for check in suite.function_checks}
+    inputs = {check.id: {"function": check.function, "cases": cases[check.id], "probe": check.probe}
+              for check in suite.function_checks}
     denied = [checks.resolve().parent, reference_notebook.resolve().parent, *(deny or [])]
     job = GradingJob(suite.exercise, checks.name, checks.read_text(encoding="utf-8"), reference, inputs, expected,
                      limits, profile, seed, [str(p) for p in denied],

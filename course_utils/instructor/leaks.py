@@ -179,7 +179,7 @@ def exercise_cases(grading_dir: Path, seed: int = 0) -> dict[str, tuple[Function
         suite = load_checks(path)
         for index, check in enumerate(suite.function_checks):
             cases = [c for c in check.make_cases(seed + index) if not check.is_edge(c)]
-            found[f"{suite.exercise}:{check.id}"] = (check, cases, [check.reference(*case) for case in cases])
+            found[f"{suite.exercise}:{check.id}"] = (check, cases, [check.call_reference(case) for case in cases])
     return found
 
 
