@@ -1,7 +1,7 @@
 """Checks of notebook 07 (landmark VAE): model 2's conditional networks, the KL-annealing callback, the triplets
 (made by the rules, scored, and turned into a loss) on hidden inputs, and the figures that depend on them.
 
-Keras pieces are checked on behaviour (``course_utils.instructor.probes``): the networks' inputs, output shapes,
+Keras pieces are checked on behaviour (``course_utils.probes``): the networks' inputs, output shapes,
 dependence on the neutral face and a loss that falls over a few epochs; the callback's schedule set on a
 stand-in model. ``make_triplets`` is checked against the rules, not against the reference's random draws.
 The result checks use figures computed before any training (graded runs use the small profile): the shares of
@@ -11,7 +11,7 @@ allow another valid random draw of triplets (the reference run: 0.543, 0.545, 0.
 
 import numpy as np
 
-from course_utils.instructor import probes
+from course_utils import probes
 from course_utils.instructor.checks import FunctionCheck, ResultCheck
 from course_utils.instructor.reference import landmark_vae as ref
 

@@ -106,7 +106,7 @@ def test_linear_svm_accuracy_separable_and_chance():
 
 
 def test_kl_annealing_schedule_and_probes():
-    from course_utils.instructor import probes
+    from course_utils import probes
 
     betas, scales = probes.kl_annealing_schedule(KLAnnealing, 4, 0.0, 1.0, False, 6)
     np.testing.assert_allclose(betas, [0, 0.25, 0.5, 0.75, 1, 1])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from course_utils.instructor import probes
+from course_utils import probes
 from course_utils.instructor.reference.landmark_vae import make_triplets, satisfied_triplets, triplet_loss
 from course_utils.triplets import RULES, check_triplet_codes, check_triplets
 

@@ -92,7 +92,7 @@ class FunctionCheck:
         random: ``probe(obj, *case) -> numbers`` exercises the student's object ``obj`` (and the reference
         the same way) and returns what is compared, e.g. output shapes, outputs on fixed weights, or whether
         a loss decreased over a few steps. It runs inside the sandbox, so it must be a module-level function
-        of an importable module (``course_utils.instructor.probes``), not of ``grading/``.
+        of an importable module (``course_utils.probes``), not of ``grading/``.
     """
 
     id: str

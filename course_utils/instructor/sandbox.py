@@ -19,6 +19,7 @@ the OS sandbox (``--unsafe-no-sandbox``) it is the only file barrier, and it is 
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import resource
@@ -123,7 +124,7 @@ def encode_inputs(inputs: dict[str, dict[str, Any]]) -> bytes:
                     arrays[key] = array
                     encoded.append({"array": key})
             cases.append(encoded)
-        manifest[check_id] = {"function": call["function"], "cases": cases}
+        manifest[check_id] = {"function": call["function"], "cases": cases, "probe": probe_name(call.get("probe"))}
     buffer = BytesIO()
     np.savez(buffer, **arrays)
     head = json.dumps(manifest).encode()
@@ -146,10 +147,32 @@ def decode_inputs(read: Any) -> dict[str, dict[str, Any]]:
     manifest = json.loads(chunk())
     with np.load(BytesIO(chunk()), allow_pickle=False) as data:
         arrays = {key: data[key] for key in data.files}
-    return {check_id: {"function": call["function"],
+    return {check_id: {"function": call["function"], "probe": probe_by_name(call.get("probe")),
                        "cases": [tuple(arrays[a["array"]] if "array" in a else a["json"] for a in case)
                                  for case in call["cases"]]}
             for check_id, call in manifest.items()}
+
+
+PROBES_MODULE = "course_utils.probes"
+
+
+def probe_name(probe: Any) -> str | None:
+    """``"course_utils.probes:name"`` of a check's probe (``None`` without one); probes travel by name."""
+    if probe is None:
+        return None
+    if getattr(probe, "__module__", None) != PROBES_MODULE:
+        raise TypeError(f"a check's probe must be a function of {PROBES_MODULE}, not {probe!r}")
+    return f"{PROBES_MODULE}:{probe.__qualname__}"
+
+
+def probe_by_name(name: str | None) -> Any:
+    """The probe function named by :func:`probe_name` (only functions of ``course_utils.probes``)."""
+    if name is None:
+        return None
+    module, _, function = str(name).partition(":")
+    if module != PROBES_MODULE or not function.isidentifier():
+        raise ValueError(f"unknown probe {name!r}")
+    return getattr(importlib.import_module(PROBES_MODULE), function)
 
 
 def _read_exactly(fd: int, size: int) -> bytes:

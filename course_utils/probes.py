@@ -1,8 +1,10 @@
 """Probes of function checks: exercise a student's object on behaviour and return numbers to compare.
 
 A :class:`~course_utils.instructor.checks.FunctionCheck` with ``probe=`` calls ``probe(obj, *case)`` with the
-student's object (and, for the expected values, the reference's) inside the sandbox. Probes live here, in an
-importable module, because the sandbox unpickles them by name (``grading/`` is not readable there).
+student's object (and, for the expected values, the reference's) inside the sandbox. Probes live here, in the
+released package, because the grader names them in the sandbox's JSON inputs (``module:function``) and the child
+imports them (neither ``grading/`` nor ``course_utils/instructor/`` is visible there). They hold no answers:
+they only exercise an object and report numbers.
 Each probe returns plain numbers (booleans as 0/1), so a difference shows as a failed case with its reason.
 """
 
