@@ -60,6 +60,12 @@ class FunctionCheck:
         Tolerances of ``numpy.allclose`` for every returned number.
     description : str
         One line on what is checked, shown in the feedback.
+    probe : callable, optional
+        For code that does not map arrays to arrays (a Keras model builder, a ``keras.Model`` subclass, a
+        callback): ``probe(student_object, *case) -> arrays``, called in the sandbox instead of
+        ``student_object(*case)``. It must be importable by name (a module-level function of the
+        instructor package, or a ``functools.partial`` of one), since it travels to the sandbox pickled.
+        ``reference`` then returns what the probe returns for the instructor's code.
     """
 
     id: str
@@ -70,6 +76,7 @@ class FunctionCheck:
     rtol: float = 1e-6
     atol: float = 1e-9
     description: str = ""
+    probe: Callable[..., Any] | None = None
 
     def make_cases(self, seed: int) -> list[Case]:
         """The argument tuples for a grading run with ``seed``."""
