@@ -136,3 +136,38 @@ def empirical_critical_number(points: np.ndarray, area: Area, critical: int = 10
     return CriticalNumber(n_points=n_points, n_inside=n_inside, share=share, share_ci=(low, high),
                           n_simple=critical / share, n_simple_ci=(critical / high, critical / low),
                           critical=critical, confidence=confidence)
+
+
+@dataclass(frozen=True)
+class AreaSampler:
+    """A sampler of people with a known share inside an area: ``sampler(n, rng) -> positions (n, 2)``.
+
+    Each person is inside ``area`` (uniformly) with probability ``share``, otherwise uniformly in a band of
+    width ``margin`` just outside one of its four sides. The count inside ``n`` people is then exactly
+    ``Binomial(n, share)``, so a critical-number search by sampling can be tested against the binomial
+    answer.
+    """
+
+    share: float
+    area: Area = ((0.0, 1.0), (0.0, 1.0))
+    margin: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.share <= 1.0:
+            raise ValueError(f"share must be in [0, 1], got {self.share}.")
+        _check_area(self.area)
+        if not self.margin > 0:
+            raise ValueError(f"margin must be positive, got {self.margin}.")
+
+    def __call__(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        (x0, x1), (y0, y1) = self.area
+        inside = rng.random(n) < self.share
+        points = np.column_stack([rng.uniform(x0, x1, n), rng.uniform(y0, y1, n)])
+        outside = np.flatnonzero(~inside)
+        side = rng.integers(0, 4, len(outside))  # left, right, below, above the area
+        offset = rng.uniform(1e-6, self.margin, len(outside))
+        points[outside[side == 0], 0] = x0 - offset[side == 0]
+        points[outside[side == 1], 0] = x1 + offset[side == 1]
+        points[outside[side == 2], 1] = y0 - offset[side == 2]
+        points[outside[side == 3], 1] = y1 + offset[side == 3]
+        return points

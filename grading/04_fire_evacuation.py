@@ -1,8 +1,8 @@
 """Checks of notebook 04 (fire evacuation): the binomial critical number, the search by sampling, the sampler.
 
 ``critical_number`` is a Monte-Carlo search, so it is compared with the exact binomial answer of samplers
-whose share inside is known (``BoxSampler``), within a tolerance several times its sampling error; most
-cases have small thresholds, where "more than critical" and "at least critical" differ by 15-30 %.
+whose share inside is known (``course_utils.evacuation.AreaSampler``), within a tolerance several times its
+sampling error; most cases have small thresholds, where "more than critical" and "at least critical" differ by 15-30 %.
 ``people_sampler`` is run on a seeded kit VAE (probe): the mean and spread of 40 000 people, with the
 prior and with a latent mixture, against the reference's. Graded runs use the small profile (3 epochs),
 so only the figures that do not depend on training are compared with the reference run.
@@ -10,6 +10,7 @@ so only the figures that do not depend on training are compared with the referen
 
 import numpy as np
 
+from course_utils.evacuation import AreaSampler
 from course_utils.instructor.checks import FunctionCheck, ResultCheck
 from course_utils.instructor.reference import evacuation as R
 
@@ -26,11 +27,11 @@ def _shares(rng: np.random.Generator) -> list[tuple]:
 def _samplers(rng: np.random.Generator) -> list[tuple]:
     seeds = rng.integers(0, 10_000, 5)
     plan = [(1.0, 7, 5), (0.02, 5, 1000), (0.05, 3, 1000), (0.25, 10, 400), (0.1, 20, 400)]
-    return [(R.BoxSampler(share, AREA), AREA, critical, n_draws, int(seed))
+    return [(AreaSampler(share, AREA), AREA, critical, n_draws, int(seed))
             for (share, critical, n_draws), seed in zip(plan, seeds, strict=True)]
 
 
-def _exact(sampler: R.BoxSampler, area, critical: int, n_draws: int, seed: int) -> int:
+def _exact(sampler: AreaSampler, area, critical: int, n_draws: int, seed: int) -> int:
     return R.binomial_critical_number(sampler.share, critical)
 
 

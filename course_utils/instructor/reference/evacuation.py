@@ -6,15 +6,14 @@
   model (the notebook's ``critical_number``).
 * :func:`people_sampler`: people drawn from a trained kit VAE, ``x ~ p(x|z)``, back in metres.
 
-Check inputs: :class:`BoxSampler` (people inside an area with a known probability, so the exact answer
-is :func:`binomial_critical_number`) and :func:`probe_people_sampler`.
+Check inputs: ``course_utils.evacuation.AreaSampler`` (people inside an area with a known probability,
+so the exact answer is :func:`binomial_critical_number`) and :func:`probe_people_sampler`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
@@ -92,28 +91,6 @@ def people_sampler(model, to_metres: Callable[[np.ndarray], np.ndarray],
 
 
 # ----------------------------------------------------------------------------- check inputs and probes
-
-
-@dataclass(frozen=True)
-class BoxSampler:
-    """People uniform in ``area`` with probability ``share``, else uniform in the ring of width ``margin`` around it."""
-
-    share: float
-    area: Area = ((0.0, 1.0), (0.0, 1.0))
-    margin: float = 1.0
-
-    def __call__(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        (x0, x1), (y0, y1) = self.area
-        inside = rng.random(n) < self.share
-        points = np.column_stack([rng.uniform(x0, x1, n), rng.uniform(y0, y1, n)])
-        outside = np.flatnonzero(~inside)
-        side = rng.integers(0, 4, len(outside))  # left, right, below, above the area
-        offset = rng.uniform(1e-6, self.margin, len(outside))
-        points[outside[side == 0], 0] = x0 - offset[side == 0]
-        points[outside[side == 1], 0] = x1 + offset[side == 1]
-        points[outside[side == 2], 1] = y0 - offset[side == 2]
-        points[outside[side == 3], 1] = y1 + offset[side == 3]
-        return points
 
 
 def _probe_model(seed: int):
