@@ -353,7 +353,8 @@ class VAE(keras.Model):
         """``n`` samples: ``z`` decoded to the likelihood's mean, or sampled from ``p(x|z)`` if asked.
 
         ``z`` comes from the prior ``N(0, I)``, or from ``z_sampler(n, rng)`` (e.g.
-        :func:`latent_gmm_sampler`). ``seed`` may be a NumPy generator; every draw follows it. A conditional
+        :func:`latent_gmm_sampler`). ``seed`` may be a NumPy generator; every draw follows it (two
+        generators in the same state give the same samples). A conditional
         VAE needs ``condition`` (n, ...), one per sample.
         """
         rng = np.random.default_rng(seed)
@@ -364,7 +365,8 @@ class VAE(keras.Model):
         if not sample_likelihood:
             return self.decode(z, condition=condition)
         params = self._decoder_params(z, 8192, condition)
-        samples = self.likelihood.distribution(params).sample(seed=int(rng.integers(2**31)))
+        seed = tf.constant(rng.integers(0, 2**31 - 1, size=2), tf.int32)  # stateless: the same rng, the same draw
+        samples = self.likelihood.distribution(params).sample(seed=seed)
         return np.asarray(samples).reshape(n, *self.data_shape)
 
     def neg_elbo(self, x: np.ndarray, n_samples: int = 10, batch_size: int = 1000, seed: int = 0,

@@ -205,3 +205,18 @@ def test_plot_evacuation_on_given_axes():
     fig, ax = plt.subplots()
     assert plotting.plot_evacuation(make_fire_evacuation(50), AREA, ax=ax) is fig
     assert ax.get_title() and ax.get_legend() is not None
+
+
+def test_area_sampler_has_its_share_inside_and_the_binomial_answer():
+    sampler = evacuation.AreaSampler(0.1, AREA, margin=2.0)
+    points = sampler(20_000, np.random.default_rng(0))
+    assert points.shape == (20_000, 2)
+    assert evacuation.in_area(points, AREA).mean() == pytest.approx(0.1, abs=0.01)
+    outside = points[~evacuation.in_area(points, AREA)]
+    assert outside[:, 0].min() >= 128.0 and outside[:, 0].max() <= 152.0  # within the margin
+    found = reference.critical_number_from_sampler(sampler, AREA, critical=20, n_draws=400, seed=1)
+    assert found == pytest.approx(reference.binomial_critical_number(0.1, 20), rel=0.05)
+    with pytest.raises(ValueError, match="share"):
+        evacuation.AreaSampler(1.5)
+    with pytest.raises(ValueError, match="margin"):
+        evacuation.AreaSampler(0.5, margin=0.0)
