@@ -11,8 +11,10 @@ Three runs of the same MLP (784-512-256-2 / 2-256-512-784), Bernoulli likelihood
 The *ceiling* is the time the epoch's matrix products would take at NumPy's float32 GEMM speed on this
 machine: FLOP per epoch = 6 x (multiply-adds of all dense kernels per image) x images (forward 2, backward
 4), about 3.8e11, divided by the GFLOP/s that ``numpy.matmul`` reaches at 128 x 784 x 512 (measured here,
-in this process, right before the runs). ``fraction of ceiling`` = ceiling / measured epoch time: it is
-about as meaningful on a loaded machine as on an idle one, since both are measured under the same load.
+in this process, right before the runs). ``fraction of ceiling`` = ceiling / measured epoch time. Run it
+on an idle machine: under load the two suffer differently (at a load average near 5 on 2 cores NumPy's
+GEMM fell to 7-10 GFLOP/s, a "ceiling" of 40-57 s, while XLA epochs took 10-14 s), and the fraction means
+nothing.
 
 Usage: ``python tools/bench_vae.py [--epochs 4]``. The first epoch (tracing, compilation) is reported apart.
 """
