@@ -238,7 +238,8 @@ def _probe_module(module: str, release_dir: Path, cases_path: Path, work: Path, 
     skip: list[str] = []
     notes: list[str] = []
     script = work / "probe.py"
-    for _attempt in range(20):
+    previous = ""
+    for _attempt in range(40):
         command = [*command_prefix, sys.executable, str(script), module, str(cases_path), str(out), str(release_dir),
                    str(call_timeout), json.dumps(skip)]
         try:
@@ -255,8 +256,14 @@ def _probe_module(module: str, release_dir: Path, cases_path: Path, work: Path, 
         if failure == "timeout" or (failure and hung):
             if not hung:
                 return log, notes, f"{module}: probe stopped at the time limit before calling anything"
-            skip.append(hung[-1])
-            notes.append(f"{module}.{hung[-1]}: ran past {module_timeout:.0f} s (or crashed); not checked")
+            # The next attempt skips the functions already done (their records stay in the log). The function in
+            # progress is tried once more on its own; if it stops the probe again, it is skipped and reported.
+            if hung[-1] == previous:
+                skip = sorted(set(skip) | {hung[-1]})
+                notes.append(f"{module}.{hung[-1]}: still running when the probe was stopped at "
+                             f"{module_timeout:.0f} s, twice (or it crashed the process); not checked")
+            skip = sorted(set(skip) | finished)
+            previous = hung[-1]
             continue
         return log, notes, (f"{module}: {failure}" if failure else "")
     return [], notes, f"{module}: too many hung functions"
@@ -293,9 +300,14 @@ def find_leaks(release_dir: Path, grading_dir: Path, seed: int = 0, call_timeout
             if failure:
                 report.failed_modules.append(failure)
             report.functions += len({r["done"] for r in log if "done" in r})
+            seen = set()
             for record in log:
                 if "function" not in record:
                     continue
+                key = (record["function"], record["key"], record["case"])
+                if key in seen:  # called again after a restart of the probe
+                    continue
+                seen.add(key)
                 report.calls += 1
                 if not record.get("file"):
                     continue
