@@ -100,16 +100,16 @@ CHECKS = [
 
 # Deliberate bugs for tools/grade_demo.py: each replaces one exact piece of the instructor notebook.
 DEMO_BUGS = {
-    "encoder_heads_swapped": [('return keras.Model(x, [z_mean, z_log_var], name="encoder")',
-                               'return keras.Model(x, [z_log_var, z_mean], name="encoder")')],
+    "encoder_without_second_relu": [('h = keras.layers.Dense(256, activation="relu")(h)',
+                                     "h = keras.layers.Dense(256)(h)")],
     "decoder_outputs_probabilities": [("keras.layers.Dense(28 * 28)(h)",
                                        'keras.layers.Dense(28 * 28, activation="sigmoid")(h)')],
     "reparameterize_uses_variance": [("return z_mean + tf.exp(0.5 * z_log_var) * epsilon",
                                       "return z_mean + tf.exp(z_log_var) * epsilon")],
     "kl_reversed": [("return reconstruction, tfd.kl_divergence(posterior, prior)",
                      "return reconstruction, tfd.kl_divergence(prior, posterior)")],
-    "train_step_ignores_beta": [("loss = tf.reduce_mean(reconstruction + self.beta * kl)",
-                                 "loss = tf.reduce_mean(reconstruction + kl)")],
+    "train_step_sums_over_the_batch": [("loss = tf.reduce_mean(reconstruction + self.beta * kl)",
+                                        "loss = tf.reduce_sum(reconstruction + self.beta * kl)")],
     "test_step_loss_without_kl": [(
         "reconstruction, kl = neg_elbo(x, logits, z_mean, z_log_var)\n"
         "        self.loss_tracker.update_state(reconstruction + self.beta * kl)",
