@@ -160,7 +160,7 @@ def plot_image_grid(images: np.ndarray, ncols: int = 8, ax: Axes | None = None, 
 
 def plot_latent_means(z: np.ndarray, labels: np.ndarray, ax: Axes | None = None,
                       title: str = "Posterior means of the test set") -> Figure:
-    """Scatter 2-D latent means coloured by class, with a legend of the classes."""
+    """Scatter 2-D latent means coloured by class; the legend of the classes sits outside the axes."""
     fig, ax = _axes(ax)
     classes = np.unique(labels)
     colours = plt.get_cmap("tab10")
@@ -169,7 +169,8 @@ def plot_latent_means(z: np.ndarray, labels: np.ndarray, ax: Axes | None = None,
         ax.scatter(z[chosen, 0], z[chosen, 1], s=2, alpha=0.5, color=colours(k % 10), label=str(label),
                    rasterized=True)
     ax.set(xlabel="$z_1$", ylabel="$z_2$", title=title)
-    ax.legend(markerscale=5, fontsize="small", ncol=2, loc="upper right", title="digit")
+    ax.legend(markerscale=5, fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), title="digit",
+              frameon=False, borderaxespad=0.0)  # beside the plot: no cluster hides under it
     return fig
 
 
@@ -186,41 +187,67 @@ def plot_loss_curves(history: dict[str, Sequence[float]], key: str = "loss", ax:
     return fig
 
 
-def plot_vae_snapshot(model, epoch: int, x_fixed: np.ndarray, z_prior: np.ndarray,
-                      x_test: np.ndarray | None = None, y_test: np.ndarray | None = None,
-                      z_grid: np.ndarray | None = None) -> Figure:
-    """One row of panels showing a VAE at an epoch.
+def plot_latent_grid(images: np.ndarray, z_grid: np.ndarray, ax: Axes | None = None,
+                     title: str = "Decoded latent grid", n_ticks: int = 5) -> Figure:
+    """Decoded images of a square 2-D latent grid (e.g. :func:`course_utils.vae.latent_grid`), with z on the axes.
 
-    Panels: (if ``x_test``/``y_test`` and a 2-D latent space) the test set's posterior means by class;
-    ``x_fixed`` (top rows) and their reconstructions (bottom rows); decoded prior samples ``z_prior``;
-    (if ``z_grid``) the decoded latent grid. ``model`` needs ``encode``, ``decode`` and ``reconstruct``.
-    Every decoder call is one batched pass.
+    ``images`` (n * n, h, w) are the decodings of ``z_grid`` (n * n, 2), row-major with ``z_2`` decreasing
+    down the rows, so the mosaic reads like a scatter plot of the latent plane; ``n_ticks`` tiles per axis
+    are labelled with their ``z_1`` / ``z_2`` values.
     """
-    show_latent = x_test is not None and y_test is not None and model.latent_dim == 2
-    n_panels = 2 + int(show_latent) + int(z_grid is not None)
-    fig, axes = plt.subplots(1, n_panels, figsize=(4.2 * n_panels, 4.4))
-    axes = list(axes)
+    fig, ax = _axes(ax)
+    images, z_grid = np.asarray(images), np.asarray(z_grid)
+    n = int(round(np.sqrt(len(z_grid))))
+    if n * n != len(z_grid) or len(images) != len(z_grid):
+        raise ValueError(f"z_grid must hold n * n points with one image each; got {len(z_grid)} points, "
+                         f"{len(images)} images.")
+    h, w = images.shape[1:]
+    ax.imshow(mosaic(images, ncols=n), cmap="gray_r", vmin=0, vmax=1)
+    chosen = np.unique(np.linspace(0, n - 1, min(n_ticks, n)).round().astype(int))
+    ax.set_xticks(chosen * (w + 1) + (w - 1) / 2, [f"{v:.2g}" for v in z_grid[chosen, 0]])
+    ax.set_yticks(chosen * (h + 1) + (h - 1) / 2, [f"{v:.2g}" for v in z_grid[chosen * n, 1]])
+    ax.set(xlabel="$z_1$", ylabel="$z_2$", title=title)
+    ax.grid(False)
+    return fig
+
+
+def plot_vae_snapshot(epoch: int, x_fixed: np.ndarray, reconstructions: np.ndarray, generated: np.ndarray,
+                      z_test: np.ndarray | None = None, y_test: np.ndarray | None = None,
+                      grid_images: np.ndarray | None = None, z_grid: np.ndarray | None = None) -> Figure:
+    """One row of panels showing an image VAE after ``epoch``, from arrays the caller computed.
+
+    Panels: (if ``z_test``/``y_test`` are given and 2-D) the test set's posterior means by class;
+    ``x_fixed`` (top rows) over their ``reconstructions`` (bottom rows); ``generated`` images; (if
+    ``grid_images``/``z_grid``) the decoded latent grid with its z values on the axes.
+    """
+    show_latent = z_test is not None and y_test is not None and np.shape(z_test)[1] == 2
+    show_grid = grid_images is not None and z_grid is not None
+    n_panels = 2 + int(show_latent) + int(show_grid)
+    fig, axes = plt.subplots(1, n_panels, figsize=(4.4 * n_panels + 0.6 * show_latent, 4.4))
+    axes = list(np.atleast_1d(axes))
     if show_latent:
-        plot_latent_means(model.encode(x_test)[0], y_test, ax=axes.pop(0), title="Test set, posterior means")
-    pairs = np.concatenate([x_fixed, model.reconstruct(x_fixed)])
+        plot_latent_means(z_test, y_test, ax=axes.pop(0), title="Test set, posterior means")
+    pairs = np.concatenate([np.asarray(x_fixed), np.asarray(reconstructions)])
     plot_image_grid(pairs, ncols=8, ax=axes.pop(0), title="Test digits (top) and reconstructions")
-    plot_image_grid(model.decode(z_prior), ncols=4, ax=axes.pop(0), title="Samples: z ~ N(0, I) decoded")
-    if z_grid is not None:
-        n = int(np.sqrt(len(z_grid)))
-        plot_image_grid(model.decode(z_grid), ncols=n, ax=axes.pop(0), title="Decoded latent grid")
-    fig.suptitle(f"Latent dimension {model.latent_dim}, after epoch {epoch}")
+    plot_image_grid(np.asarray(generated), ncols=4, ax=axes.pop(0), title="Samples: z ~ N(0, I) decoded")
+    if show_grid:
+        plot_latent_grid(grid_images, z_grid, ax=axes.pop(0))
+    fig.suptitle(f"After epoch {epoch}")
     fig.tight_layout()
     return fig
 
 
 def plot_evacuation(points: np.ndarray, area: tuple[tuple[float, float], tuple[float, float]],
                     ax: Axes | None = None, title: str = "Positions during the evacuation",
-                    label: str = "people", critical: int | None = None) -> Figure:
+                    label: str = "people", critical: int | None = None,
+                    limits: tuple[tuple[float, float], tuple[float, float]] | None = None) -> Figure:
     """Scatter positions (n, 2) in metres with the sensitive ``area`` drawn as a labelled rectangle.
 
     The rectangle's legend entry gives how many of the points are inside (and the threshold
     ``critical``, if given). Equal aspect, so the floor plan is not distorted; the legend sits below the
-    axes, off the plan. ``area`` is ``((x_min, x_max), (y_min, y_max))``.
+    axes, off the plan. ``area`` is ``((x_min, x_max), (y_min, y_max))``. ``limits``, in the same form,
+    fixes the axes' ranges: panels drawn with the same limits and size show the area at the same size
+    (points outside the limits are not shown; the legend still counts them).
     """
     from matplotlib.patches import Rectangle
 
@@ -237,7 +264,9 @@ def plot_evacuation(points: np.ndarray, area: tuple[tuple[float, float], tuple[f
     ax.add_patch(Rectangle((x_min, y_min), x_max - x_min, y_max - y_min, fill=False, edgecolor="C1", lw=2,
                            label=text, zorder=3))
     ax.set(xlabel="x (m)", ylabel="y (m)", title=title)
-    ax.set_aspect("equal", adjustable="datalim")
+    if limits is not None:
+        ax.set(xlim=limits[0], ylim=limits[1])
+    ax.set_aspect("equal", adjustable="box" if limits is not None else "datalim")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=2, frameon=False)  # off the plan
     return fig
 
@@ -378,12 +407,15 @@ def plot_false_neighbors(dimensions: Sequence[int], fractions: dict[str, Sequenc
 
 
 def plot_vae_2d_snapshot(model, epoch: int, x_test: np.ndarray, to_data, area=None, n_generated: int = 1000,
-                         seed: int = 0, units: str = "m") -> Figure:
+                         seed: int = 0, units: str = "m",
+                         limits: tuple[tuple[float, float], tuple[float, float]] | None = None) -> Figure:
     """Two panels showing a VAE of 2-D data at an epoch: test reconstructions, and generated samples.
 
     Left: the test points (grey) and their reconstructions (mean of ``p(x|z)`` at the posterior mean).
     Right: the test points (grey) and ``n_generated`` samples ``x ~ p(x|z)``, ``z ~ N(0, I)``.
     ``to_data`` maps the model's (scaled) coordinates back to the data's; ``area`` is drawn if given.
+    ``limits`` ``((x_min, x_max), (y_min, y_max))`` fixes both panels' ranges (equal aspect), so that
+    snapshots of different epochs show the floor at the same scale.
     """
     from matplotlib.patches import Rectangle
 
@@ -400,7 +432,11 @@ def plot_vae_2d_snapshot(model, epoch: int, x_test: np.ndarray, to_data, area=No
             ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, edgecolor="C1", lw=2,
                                    label="sensitive area", zorder=3))
         ax.set(xlabel=f"x ({units})", ylabel=f"y ({units})", title=label.capitalize())
-        ax.legend(loc="lower right", fontsize="small", markerscale=3)
+        if limits is not None:
+            ax.set(xlim=limits[0], ylim=limits[1])
+            ax.set_aspect("equal", adjustable="box")
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncols=3, fontsize="small", markerscale=3,
+                  frameon=False)  # below the panel, off the floor
     fig.suptitle(f"After epoch {epoch}")
     fig.tight_layout()
     return fig

@@ -1,22 +1,68 @@
-"""Checks of notebook 04 (fire evacuation): the critical-number search and the data's figures."""
+"""Checks of notebook 04 (fire evacuation): the binomial critical number, the search by sampling, the sampler.
+
+``critical_number`` is a Monte-Carlo search, so it is compared with the exact binomial answer of samplers
+whose share inside is known (``course_utils.evacuation.AreaSampler``), within a tolerance several times its
+sampling error; most cases have small thresholds, where "more than critical" and "at least critical" differ by 15-30 %.
+``people_sampler`` is run on a seeded kit VAE (probe): the mean and spread of 40 000 people, with the
+prior and with a latent mixture, against the reference's. Graded runs use the small profile (3 epochs),
+so only the figures that do not depend on training are compared with the reference run.
+"""
 
 import numpy as np
 
-from course_utils.evacuation import binomial_critical_number
+from course_utils.evacuation import AreaSampler
 from course_utils.instructor.checks import FunctionCheck, ResultCheck
+from course_utils.instructor.reference import evacuation as R
 
 EXERCISE = "04_fire_evacuation"
+AREA = ((130.0, 150.0), (50.0, 70.0))
 
 
 def _shares(rng: np.random.Generator) -> list[tuple]:
-    cases = [(1.0, 100), (0.5, 0), (0.5, 1)]
-    cases += [(float(p), int(c)) for p, c in zip(rng.uniform(0.005, 0.6, 6), rng.integers(1, 200, 6), strict=True)]
+    cases = [(1.0, 100), (0.5, 0)]
+    cases += [(float(p), int(c)) for p, c in zip(rng.uniform(0.005, 0.6, 7), rng.integers(1, 200, 7), strict=True)]
     return cases
 
 
+def _samplers(rng: np.random.Generator) -> list[tuple]:
+    seeds = rng.integers(0, 10_000, 5)
+    plan = [(1.0, 7, 5), (0.02, 5, 1000), (0.05, 3, 1000), (0.25, 10, 400), (0.1, 20, 400)]
+    return [(AreaSampler(share, AREA), AREA, critical, n_draws, int(seed))
+            for (share, critical, n_draws), seed in zip(plan, seeds, strict=True)]
+
+
+def _exact(sampler: AreaSampler, area, critical: int, n_draws: int, seed: int) -> int:
+    return R.binomial_critical_number(sampler.share, critical)
+
+
+def _people_cases(rng: np.random.Generator) -> list[tuple]:
+    seeds = rng.integers(0, 1000, 2)
+    return [(int(seed), mixture, 40_000) for seed in seeds for mixture in (False, True)]
+
+
 CHECKS = [
-    FunctionCheck("critical_crowd", "critical_crowd", _shares, binomial_critical_number, points=4, rtol=0, atol=0,
+    FunctionCheck("critical_crowd", "critical_crowd", _shares, R.binomial_critical_number, points=2, rtol=0, atol=0,
                   description="smallest n with P(Binomial(n, p) > critical) >= 1/2"),
+    FunctionCheck("critical_number", "critical_number", _samplers, _exact, points=5, rtol=0.08, atol=0,
+                  description="critical number by sampling, against the exact binomial answer of samplers with a "
+                              "known share inside (within 8 %)"),
+    FunctionCheck("people_sampler", "people_sampler", _people_cases,
+                  lambda *case: R.probe_people_sampler(R.people_sampler, *case), probe=R.probe_people_sampler,
+                  points=2, rtol=0.03, atol=0,
+                  description="mean and spread of people drawn from a seeded VAE (prior and latent mixture), "
+                              "x ~ p(x|z), in metres"),
     ResultCheck("critical_people_empirical_median", "critical_people_empirical_median", points=1),
     ResultCheck("critical_people_empirical", "critical_people_empirical", points=1),
+    ResultCheck("critical_people_resampled", "critical_people_resampled", points=1,
+                same_as="critical_people_empirical_median", rtol=0.06,
+                description="your critical_number on the resampled data agrees with the binomial answer"),
 ]
+
+# Deliberate bugs for tools/grade_demo.py: each replaces one exact piece of the instructor notebook.
+DEMO_BUGS = {
+    "critical_crowd_off_by_one": [("    return int(high)", "    return int(low)")],
+    "critical_number_quartile": [("answer = int(np.sort(crossings)[int(np.ceil(n_draws / 2)) - 1])",
+                                  "answer = int(np.sort(crossings)[n_draws // 4])")],
+    "people_sampler_means_only": [("sample_likelihood=True, z_sampler=z_sampler))",
+                                   "sample_likelihood=False, z_sampler=z_sampler))")],
+}

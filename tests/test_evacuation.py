@@ -1,4 +1,8 @@
-"""Counting people in an area and the critical number: by hand, from data, from a sampler; and the plot."""
+"""Counting people in an area and the critical number: by hand, from data, from a sampler; and the plot.
+
+The critical-number searches are notebook 04's exercises: their reference solutions are tested here from
+the instructor-only package.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from scipy import stats
 
 from course_utils import evacuation, plotting
 from course_utils.data import make_fire_evacuation
+from course_utils.instructor.reference import evacuation as reference
 
 AREA = ((130.0, 150.0), (50.0, 70.0))
 UNIT_AREA = ((0.0, 0.1), (0.0, 0.5))  # 5 % of the unit square
@@ -67,22 +72,22 @@ def test_in_area_refuses_bad_input(points, area, message):
 
 def test_binomial_critical_number_by_hand():
     # P(Bin(n, 1/2) > 0) = 1 - 2**-n: first >= 1/2 at n = 1.
-    assert evacuation.binomial_critical_number(0.5, 0) == 1
+    assert reference.binomial_critical_number(0.5, 0) == 1
     # P(Bin(2, 1/2) > 1) = 1/4, P(Bin(3, 1/2) > 1) = 1 - 1/8 - 3/8 = 1/2.
-    assert evacuation.binomial_critical_number(0.5, 1) == 3
-    assert evacuation.binomial_critical_number(1.0, 100) == 101  # everyone inside
+    assert reference.binomial_critical_number(0.5, 1) == 3
+    assert reference.binomial_critical_number(1.0, 100) == 101  # everyone inside
 
 
 @pytest.mark.parametrize(("p", "critical"), [(0.05, 100), (0.0256, 100), (0.3, 7), (0.001, 20), (0.9, 50)])
 def test_binomial_critical_number_matches_brute_force(p, critical):
-    assert evacuation.binomial_critical_number(p, critical) == _brute_force_critical_number(p, critical)
+    assert reference.binomial_critical_number(p, critical) == _brute_force_critical_number(p, critical)
 
 
 @pytest.mark.parametrize(("share", "critical"), [(0.0, 100), (-0.1, 100), (1.5, 100), (np.nan, 100), (0.1, -1),
                                                  (0.1, 2.5)])
 def test_binomial_critical_number_refuses_bad_input(share, critical):
     with pytest.raises(ValueError, match="share must be|critical must be"):
-        evacuation.binomial_critical_number(share, critical)
+        reference.binomial_critical_number(share, critical)
 
 
 # ---------------------------------------------------------------- from data
@@ -93,11 +98,10 @@ def test_empirical_critical_number_on_a_toy_set_with_known_share():
     assert (result.n_points, result.n_inside, result.critical, result.confidence) == (1000, 50, 100, 0.95)
     assert result.share == pytest.approx(0.05)
     assert result.n_simple == pytest.approx(2000.0)
-    assert result.n_critical == _brute_force_critical_number(0.05, 100)
-    assert 2000 <= result.n_critical <= 2040  # the median crossing sits just above critical / p̂
     ci = stats.binomtest(50, 1000).proportion_ci(confidence_level=0.95, method="exact")
     assert result.share_ci == pytest.approx((ci.low, ci.high))
-    assert result.n_ci == (_brute_force_critical_number(ci.high, 100), _brute_force_critical_number(ci.low, 100))
+    assert result.n_simple_ci == pytest.approx((100 / ci.high, 100 / ci.low))
+    assert 2000 <= reference.binomial_critical_number(result.share, 100) <= 2040  # median crossing: just above
 
 
 def test_confidence_interval_contains_the_estimate_and_shrinks_with_more_data():
@@ -105,12 +109,12 @@ def test_confidence_interval_contains_the_estimate_and_shrinks_with_more_data():
     for n_points in (400, 4000, 40000):
         result = evacuation.empirical_critical_number(_toy(n_points, n_points // 40), AREA)
         assert result.share_ci[0] < result.share < result.share_ci[1]
-        assert result.n_ci[0] < result.n_critical < result.n_ci[1]
-        widths.append(result.n_ci[1] - result.n_ci[0])
+        assert result.n_simple_ci[0] < result.n_simple < result.n_simple_ci[1]
+        widths.append(result.n_simple_ci[1] - result.n_simple_ci[0])
     assert widths[0] > widths[1] > widths[2] > 0
     narrow = evacuation.empirical_critical_number(_toy(4000, 100), AREA, confidence=0.5)
     wide = evacuation.empirical_critical_number(_toy(4000, 100), AREA, confidence=0.99)
-    assert narrow.n_ci[0] > wide.n_ci[0] and narrow.n_ci[1] < wide.n_ci[1]
+    assert narrow.n_simple_ci[0] > wide.n_simple_ci[0] and narrow.n_simple_ci[1] < wide.n_simple_ci[1]
 
 
 def test_no_point_inside_is_a_clear_error_not_inf():
@@ -137,46 +141,46 @@ def test_empirical_critical_number_refuses_bad_input(points, kwargs, message):
 
 @pytest.mark.parametrize(("critical", "n_draws", "tolerance"), [(30, 1000, 0.03), (100, 200, 0.05)])
 def test_sampler_recovers_the_binomial_answer_for_a_uniform_sampler(critical, n_draws, tolerance):
-    exact = evacuation.binomial_critical_number(0.05, critical)
-    found = evacuation.critical_number_from_sampler(_uniform, UNIT_AREA, critical=critical, n_draws=n_draws)
+    exact = reference.binomial_critical_number(0.05, critical)
+    found = reference.critical_number_from_sampler(_uniform, UNIT_AREA, critical=critical, n_draws=n_draws)
     assert found == pytest.approx(exact, rel=tolerance)
 
 
 def test_sampler_result_is_deterministic_given_the_seed():
     def run(seed):
-        return evacuation.critical_number_from_sampler(_uniform, UNIT_AREA, critical=20, n_draws=50, seed=seed)
+        return reference.critical_number_from_sampler(_uniform, UNIT_AREA, critical=20, n_draws=50, seed=seed)
 
     assert run(3) == run(3)
     assert len({run(seed) for seed in range(4)}) > 1
     # Another chunk size changes the random stream, not the distribution of the answer.
-    small = evacuation.critical_number_from_sampler(_uniform, UNIT_AREA, critical=20, n_draws=400, chunk=7)
-    assert small == pytest.approx(evacuation.binomial_critical_number(0.05, 20), rel=0.05)
+    small = reference.critical_number_from_sampler(_uniform, UNIT_AREA, critical=20, n_draws=400, chunk=7)
+    assert small == pytest.approx(reference.binomial_critical_number(0.05, 20), rel=0.05)
 
 
 def test_sampler_with_everyone_inside_needs_critical_plus_one():
     def everyone(n, rng):
         return np.full((n, 2), 140.0) + [0.0, -80.0]  # (140, 60)
 
-    assert evacuation.critical_number_from_sampler(everyone, AREA, critical=100, n_draws=3, chunk=10) == 101
+    assert reference.critical_number_from_sampler(everyone, AREA, critical=100, n_draws=3, chunk=10) == 101
 
 
 def test_sampler_on_the_fire_stand_in_matches_its_design():
     def sample(n, rng):
         return make_fire_evacuation(n, rng)
 
-    found = evacuation.critical_number_from_sampler(sample, AREA, n_draws=200, seed=0)
-    assert found == pytest.approx(evacuation.binomial_critical_number(0.08 / 3, 100), rel=0.05)
+    found = reference.critical_number_from_sampler(sample, AREA, n_draws=200, seed=0)
+    assert found == pytest.approx(reference.binomial_critical_number(0.08 / 3, 100), rel=0.05)
 
 
 def test_sampler_errors_are_clear():
     with pytest.raises(ValueError, match="Only 0 of 10 draws .* within n_max=5000"):
-        evacuation.critical_number_from_sampler(_uniform, ((2, 3), (2, 3)), n_draws=10, n_max=5000)
+        reference.critical_number_from_sampler(_uniform, ((2, 3), (2, 3)), n_draws=10, n_max=5000)
     with pytest.raises(ValueError, match="critical number is above n_max"):
-        evacuation.critical_number_from_sampler(_uniform, UNIT_AREA, critical=100, n_draws=10, n_max=1000)
+        reference.critical_number_from_sampler(_uniform, UNIT_AREA, critical=100, n_draws=10, n_max=1000)
     with pytest.raises(ValueError, match=r"returned shape \(1024, 3\)"):
-        evacuation.critical_number_from_sampler(lambda n, rng: np.ones((n, 3)), UNIT_AREA)
+        reference.critical_number_from_sampler(lambda n, rng: np.ones((n, 3)), UNIT_AREA)
     with pytest.raises(ValueError, match="must be >= 1"):
-        evacuation.critical_number_from_sampler(_uniform, UNIT_AREA, n_draws=0)
+        reference.critical_number_from_sampler(_uniform, UNIT_AREA, n_draws=0)
 
 
 # ---------------------------------------------------------------- the plot
@@ -201,3 +205,18 @@ def test_plot_evacuation_on_given_axes():
     fig, ax = plt.subplots()
     assert plotting.plot_evacuation(make_fire_evacuation(50), AREA, ax=ax) is fig
     assert ax.get_title() and ax.get_legend() is not None
+
+
+def test_area_sampler_has_its_share_inside_and_the_binomial_answer():
+    sampler = evacuation.AreaSampler(0.1, AREA, margin=2.0)
+    points = sampler(20_000, np.random.default_rng(0))
+    assert points.shape == (20_000, 2)
+    assert evacuation.in_area(points, AREA).mean() == pytest.approx(0.1, abs=0.01)
+    outside = points[~evacuation.in_area(points, AREA)]
+    assert outside[:, 0].min() >= 128.0 and outside[:, 0].max() <= 152.0  # within the margin
+    found = reference.critical_number_from_sampler(sampler, AREA, critical=20, n_draws=400, seed=1)
+    assert found == pytest.approx(reference.binomial_critical_number(0.1, 20), rel=0.05)
+    with pytest.raises(ValueError, match="share"):
+        evacuation.AreaSampler(1.5)
+    with pytest.raises(ValueError, match="margin"):
+        evacuation.AreaSampler(0.5, margin=0.0)

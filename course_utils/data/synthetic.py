@@ -158,8 +158,8 @@ def make_fire_evacuation(n_samples: int = 3600, seed: int | np.random.Generator 
     n_samples : int
         Number of people (rows). The course files hold 3000 (train) + 600 (test).
     seed : int or numpy.random.Generator
-        Seed of the random generator, or a generator to draw from (as a sampler for
-        :func:`course_utils.evacuation.critical_number_from_sampler`).
+        Seed of the random generator, or a generator to draw from (so ``lambda n, rng:
+        make_fire_evacuation(n, rng)`` is a sampler of people, e.g. for notebook 04's ``critical_number``).
 
     Returns
     -------

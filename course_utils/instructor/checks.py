@@ -78,6 +78,12 @@ class FunctionCheck:
         Tolerances of ``numpy.allclose`` for every returned number.
     description : str
         One line on what is checked, shown in the feedback.
+    probe : callable, optional
+        For code that does not map arrays to arrays (a Keras model builder, a ``keras.Model`` subclass, a
+        callback): ``probe(student_object, *case) -> arrays``, called in the sandbox instead of
+        ``student_object(*case)``. It must be importable by name (a module-level function of the
+        instructor package, or a ``functools.partial`` of one), since it travels to the sandbox pickled.
+        ``reference`` then returns what the probe returns for the instructor's code.
     edge : callable, optional
         ``edge(*case) -> bool``: the case is an edge case (trivial answers such as ``L = 0`` or ``L = n``).
         Edge cases together are worth ``edge_share`` of the points, the substantive ones the rest. The
