@@ -60,6 +60,12 @@ class FunctionCheck:
         Tolerances of ``numpy.allclose`` for every returned number.
     description : str
         One line on what is checked, shown in the feedback.
+    probe : callable, optional
+        For pieces that do not return numbers (a Keras layer, a callback, a model builder) or whose output is
+        random: ``probe(obj, *case) -> numbers`` exercises the student's object ``obj`` (and the reference
+        the same way) and returns what is compared, e.g. output shapes, outputs on fixed weights, or whether
+        a loss decreased over a few steps. It runs inside the sandbox, so it must be a module-level function
+        of an importable module (``course_utils.instructor.probes``), not of ``grading/``.
     """
 
     id: str
@@ -70,6 +76,11 @@ class FunctionCheck:
     rtol: float = 1e-6
     atol: float = 1e-9
     description: str = ""
+    probe: Callable[..., Any] | None = None
+
+    def expected(self, case: Case) -> Any:
+        """The reference's answer to ``case`` (through the probe, if any)."""
+        return self.reference(*case) if self.probe is None else self.probe(self.reference, *case)
 
     def make_cases(self, seed: int) -> list[Case]:
         """The argument tuples for a grading run with ``seed``."""

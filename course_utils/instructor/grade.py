@@ -273,8 +273,9 @@ def grade_folder(submissions: Path, checks: Path, out_dir: Path, reference_noteb
     reference_notebook = reference_notebook or checks.resolve().parent.parent / "notebooks" / f"{suite.exercise}.ipynb"
     reference = (results_from_notebook(reference_notebook) if reference_notebook.exists() else None) or {}
     cases = {check.id: check.make_cases(seed + index) for index, check in enumerate(suite.function_checks)}
-    expected = {check.id: [check.reference(*case) for case in cases[check.id]] for check in suite.function_checks}
-    inputs = {check.id: {"function": check.function, "cases": cases[check.id]} for check in suite.function_checks}
+    expected = {check.id: [check.expected(case) for case in cases[check.id]] for check in suite.function_checks}
+    inputs = {check.id: {"function": check.function, "cases": cases[check.id], "probe": check.probe}
+              for check in suite.function_checks}
     paths = sorted(p for p in submissions.glob("*.ipynb") if p.is_file())
     if not paths:
         raise FileNotFoundError(f"No submitted notebooks (*.ipynb) in {submissions}.")

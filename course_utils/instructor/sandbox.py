@@ -214,7 +214,8 @@ class Runner:
                     continue
                 signal.setitimer(signal.ITIMER_REAL, self.cell_timeout)
                 try:
-                    values = as_arrays(function(*args))
+                    probe = call.get("probe")
+                    values = as_arrays(function(*args) if probe is None else probe(function, *args))
                     for j, value in enumerate(values):
                         arrays[f"{check_id}__{number}__{j}"] = value
                     cases.append({"n_values": len(values)})
