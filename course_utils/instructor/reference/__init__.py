@@ -1,0 +1,1 @@
+"""Reference solutions of the exercises (instructor only; never released)."""
