@@ -51,7 +51,8 @@ data: $(STAMP)
 release: $(STAMP)
 	$(BIN)/python -m course_utils.instructor release --out release
 
-## Instructor: each student notebook must run up to its first exercise and fail exactly there.
+## Instructor: each student notebook must run up to its first exercise and fail exactly there, the solved
+## notebooks 01-02 run through on the release, and no released function reproduces a reference answer.
 check-release: release
 	$(BIN)/python -m course_utils.instructor check-release --out release
 
@@ -59,9 +60,10 @@ check-release: release
 grade: $(STAMP)
 	$(BIN)/python -m course_utils.instructor grade $(EXERCISE) $(SUBMISSIONS) --out grades/$(EXERCISE)
 
-## Instructor: grade the kit's own demo submissions of notebook 01 (1 and 2 workers) and print the table.
+## Instructor: grade the reference, the untouched release and each DEMO_BUGS bug of every exercise
+## (or of one: `make grade-demo EXERCISE=01_pca`) and print the table.
 grade-demo: $(STAMP)
-	$(BIN)/python tools/grade_demo.py
+	$(BIN)/python tools/grade_demo.py $(or $(EXERCISE),--all)
 
 clean:
 	rm -rf build release grades .pytest_cache .ruff_cache

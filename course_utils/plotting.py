@@ -9,8 +9,6 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from .pca import PCAResult, energy, energy_lost_curve, reconstruct, smallest_rank_below
-
 
 def _axes(ax: Axes | None, figsize: tuple[float, float] | None = None) -> tuple[Figure, Axes]:
     if ax is None:
@@ -19,20 +17,23 @@ def _axes(ax: Axes | None, figsize: tuple[float, float] | None = None) -> tuple[
     return ax.figure, ax
 
 
-def plot_principal_directions(X: np.ndarray, result: PCAResult, ax: Axes | None = None) -> Figure:
-    """Scatter 2-D data with its mean and both principal directions.
+def plot_principal_directions(X: np.ndarray, mean: np.ndarray, components: np.ndarray, energies: np.ndarray,
+                              ax: Axes | None = None) -> Figure:
+    """Scatter 2-D data with its mean and (up to) two principal directions.
 
-    Both directions are drawn from the mean with the same length (two standard deviations of the data
-    along the first one), so the second stays visible; the legend gives each one's share of the energy.
+    ``mean`` (2,), ``components`` (k, 2) as rows and ``energies`` (k,) come from a PCA of ``X``. Both
+    directions are drawn from the mean with the same length (two standard deviations of the data along the
+    first one), so the second stays visible; the legend gives each one's share of the energy.
     """
+    X, mean, components = np.asarray(X, float), np.asarray(mean, float), np.asarray(components, float)
     fig, ax = _axes(ax)
     ax.scatter(X[:, 0], X[:, 1], s=12, alpha=0.6, label="data")
-    ax.scatter(*result.mean[:2], marker="x", s=80, color="black", label="mean", zorder=3)
-    length = 2 * result.singular_values[0] / np.sqrt(max(len(X) - 1, 1))
-    directions = zip(result.components[:2], energy(result)[:2], ("C3", "C2"), strict=False)
+    ax.scatter(*mean[:2], marker="x", s=80, color="black", label="mean", zorder=3)
+    length = 2 * float(np.std((X - mean) @ components[0]))
+    directions = zip(components[:2], np.asarray(energies)[:2], ("C3", "C2"), strict=False)
     for i, (direction, share, colour) in enumerate(directions):
-        tip = result.mean + length * direction
-        ax.annotate("", xy=tip, xytext=result.mean, arrowprops={"arrowstyle": "->", "color": colour, "lw": 2})
+        tip = mean + length * direction
+        ax.annotate("", xy=tip, xytext=mean, arrowprops={"arrowstyle": "->", "color": colour, "lw": 2})
         ax.plot([], [], color=colour, lw=2, label=f"PC{i + 1} ({100 * share:.2f} % of energy)")
     ax.set(xlabel="$x_1$", ylabel="$x_2$", title="Data, mean and principal directions")
     ax.set_aspect("equal", adjustable="datalim")
@@ -40,12 +41,18 @@ def plot_principal_directions(X: np.ndarray, result: PCAResult, ax: Axes | None 
     return fig
 
 
-def plot_rank_approximation(X: np.ndarray, result: PCAResult, n_components: int = 1,
+def plot_rank_approximation(X: np.ndarray, approx: np.ndarray, n_components: int = 1,
                             ax: Axes | None = None) -> Figure:
-    """Show 2-D data next to its rank-``n_components`` reconstruction, each point joined to its image."""
+    """2-D data and its rank-``n_components`` reconstruction ``approx``, each point joined to its image.
+
+    The joining segments (the reconstruction errors) are drawn in black, so that they stay visible even
+    where they are short.
+    """
+    X, approx = np.asarray(X, float), np.asarray(approx, float)
     fig, ax = _axes(ax)
-    approx = reconstruct(result, n_components)
-    ax.plot(np.stack([X[:, 0], approx[:, 0]]), np.stack([X[:, 1], approx[:, 1]]), color="0.7", lw=0.6)
+    ax.plot(np.stack([X[:, 0], approx[:, 0]]), np.stack([X[:, 1], approx[:, 1]]), color="black", lw=1.0,
+            alpha=0.8)
+    ax.plot([], [], color="black", lw=1.0, label="error (data to its image)")
     ax.scatter(X[:, 0], X[:, 1], s=12, alpha=0.5, label="data")
     ax.scatter(approx[:, 0], approx[:, 1], s=12, color="C3", label=f"rank-{n_components} reconstruction")
     kept = "PC1" if n_components == 1 else f"the first {n_components} components"
@@ -55,10 +62,10 @@ def plot_rank_approximation(X: np.ndarray, result: PCAResult, n_components: int 
     return fig
 
 
-def plot_energy(result: PCAResult, ax: Axes | None = None, max_components: int = 10) -> Figure:
-    """Bar chart of the energy of the first ``max_components`` components, in percent."""
+def plot_energy(energies: np.ndarray, ax: Axes | None = None, max_components: int = 10) -> Figure:
+    """Bar chart of the energy share of the first ``max_components`` components, in percent."""
     fig, ax = _axes(ax)
-    shares = 100 * energy(result)[:max_components]
+    shares = 100 * np.asarray(energies, dtype=float)[:max_components]
     index = np.arange(1, len(shares) + 1)
     bars = ax.bar(index, shares, color="C0")
     ax.bar_label(bars, fmt="%.2f %%")
@@ -67,16 +74,21 @@ def plot_energy(result: PCAResult, ax: Axes | None = None, max_components: int =
     return fig
 
 
-def plot_energy_loss(result: PCAResult, threshold: float = 0.01, marks: Sequence[int] = (),
+def plot_energy_loss(lost: np.ndarray, threshold: float = 0.01, marks: Sequence[int] = (), best: int | None = None,
                      ax: Axes | None = None) -> Figure:
-    """Energy lost against the number of components kept (log scale), with the threshold and marks."""
+    """Energy lost against the number of components kept (log scale), with the threshold and marks.
+
+    ``lost[L - 1]`` is the share of the energy lost with ``L`` components (``L = 1 .. k``); ``best``, if
+    given, is marked as the first ``L`` below ``threshold``. Zero losses (``L = k``) are not drawn.
+    """
     fig, ax = _axes(ax)
-    curve = energy_lost_curve(result)
+    curve = np.asarray(lost, dtype=float)
     ranks = np.arange(1, len(curve) + 1)
-    ax.semilogy(ranks[:-1], curve[:-1], label="energy lost")  # the last entry is exactly 0
+    shown = curve > 0
+    ax.semilogy(ranks[shown], curve[shown], label="energy lost")
     ax.axhline(threshold, color="C3", ls="--", label=f"{100 * threshold:g} % threshold")
-    best = smallest_rank_below(result, threshold)
-    ax.axvline(best, color="C2", ls=":", label=f"L = {best}: first below {100 * threshold:g} %")
+    if best is not None:
+        ax.axvline(best, color="C2", ls=":", label=f"L = {best}: first below {100 * threshold:g} %")
     for L in marks:
         ax.plot(L, curve[L - 1], "o", color="C1")
         ax.annotate(f"L={L}: {100 * curve[L - 1]:.2f} %", (L, curve[L - 1]), textcoords="offset points",

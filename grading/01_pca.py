@@ -1,32 +1,94 @@
-"""Checks of notebook 01 (PCA): the student's ``lost_energy`` and the figures it drives."""
+"""Checks of notebook 01 (PCA): the student's four functions on hidden inputs, and the figures they drive.
+
+Every function check draws its inputs at grading time; edge cases (``L = 0``, ``L = n``, a threshold that
+one component already meets) are marked and share only 20 % of a check's points.
+"""
 
 import numpy as np
 
 from course_utils.instructor.checks import FunctionCheck, ResultCheck
+from course_utils.instructor.reference.pca import fit_pca, lost_energy, reconstruct, smallest_rank_below
 
 EXERCISE = "01_pca"
 
 
-def _spectra(rng: np.random.Generator) -> list[tuple]:
+def _data(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
+    """Correlated data with distinct variances along random directions and a non-zero mean (n > d)."""
+    scales = np.sort(rng.uniform(0.2, 5.0, size=d))[::-1]
+    basis = np.linalg.qr(rng.normal(size=(d, d)))[0]
+    return (rng.normal(size=(n, d)) * scales) @ basis.T + rng.normal(scale=3.0, size=d)
+
+
+def _matrices(rng: np.random.Generator) -> list[tuple]:
+    return [(_data(rng, n, d),) for n, d in [(30, 2), (50, 3), (80, 5), (200, 8), (40, 12), (120, 30)]]
+
+
+def _reconstructions(rng: np.random.Generator) -> list[tuple]:
     cases = []
-    for n in (1, 2, 5, 12, 40):
-        s = np.sort(rng.gamma(1.0, size=n))[::-1] * rng.uniform(0.1, 100)
-        for L in sorted({0, 1, n // 2, n}):
-            cases.append((s, L))
+    for n, d in [(40, 3), (60, 5), (100, 8), (150, 12)]:
+        X = _data(rng, n, d)
+        cases += [(X, int(L)) for L in sorted({1, int(rng.integers(2, d)), d - 1})]
+        cases += [(X, 0), (X, d)]
     return cases
 
 
-def _lost_energy(singular_values: np.ndarray, n_components: int) -> float:
-    energies = np.asarray(singular_values, dtype=float) ** 2
-    return float(energies[n_components:].sum() / energies.sum())
+def _spectra(rng: np.random.Generator) -> list[tuple]:
+    cases = []
+    for n in (3, 5, 12, 40, 100):
+        s = np.sort(rng.gamma(1.0, size=n))[::-1] * rng.uniform(0.1, 100)
+        cases += [(s, int(L)) for L in sorted({1, int(rng.integers(1, n)), n - 1})]
+        cases += [(s, 0), (s, n)]
+    return cases
+
+
+def _thresholds(rng: np.random.Generator) -> list[tuple]:
+    cases = []
+    for n in (4, 10, 30, 80, 185):
+        s = np.sort(rng.gamma(0.7, size=n))[::-1] * rng.uniform(0.1, 100)
+        lost = 1 - np.cumsum(s**2) / np.sum(s**2)
+        for L in sorted({int(rng.integers(2, n)), n - 1}):  # a threshold strictly between lost(L) and lost(L - 1)
+            cases.append((s, float(lost[L - 1] + rng.uniform(0.05, 0.95) * (lost[L - 2] - lost[L - 1]))))
+        cases.append((s, float(lost[0] + 0.01)))  # edge: one component already loses less
+    return cases
+
+
+def _fix_component_signs(values: list[np.ndarray]) -> list[np.ndarray]:
+    """Principal directions have no natural sign: flip each row so that its largest entry is positive."""
+    if len(values) != 4 or np.ndim(values[1]) != 2:
+        return values
+    components = np.asarray(values[1], dtype=float)
+    rows = np.argmax(np.abs(components), axis=1)
+    signs = np.sign(components[np.arange(len(components)), rows])
+    signs[signs == 0] = 1
+    return [values[0], components * signs[:, None], values[2], values[3]]
 
 
 CHECKS = [
-    FunctionCheck("lost_energy", "lost_energy", _spectra, _lost_energy, points=4,
+    FunctionCheck("fit_pca", "fit_pca", _matrices, fit_pca, points=3, rtol=1e-6, atol=1e-8,
+                  normalize=_fix_component_signs,
+                  description="mean, principal directions (up to sign), singular values and energies"),
+    FunctionCheck("reconstruct", "reconstruct", _reconstructions, reconstruct, points=3, rtol=1e-6, atol=1e-8,
+                  edge=lambda X, L: L in (0, X.shape[1]),
+                  description="best rank-L approximation in the original coordinates"),
+    FunctionCheck("lost_energy", "lost_energy", _spectra, lost_energy, points=2,
+                  edge=lambda s, L: L in (0, len(s)),
                   description="energy share lost by a rank-L truncation, on random spectra"),
+    FunctionCheck("smallest_rank_below", "smallest_rank_below", _thresholds, smallest_rank_below, points=2,
+                  edge=lambda s, max_loss: smallest_rank_below(s, max_loss) == 1,
+                  description="smallest L whose loss is strictly below a threshold"),
+    ResultCheck("pca_dataset_pc1_energy", "pca_dataset_pc1_energy", points=1, rtol=1e-4),
+    ResultCheck("raccoon_recon_L50_rmse", "raccoon_recon_L50_rmse", points=1, rtol=1e-4),
     ResultCheck("raccoon_loss_L10", "raccoon_loss_L10", points=1, rtol=1e-4),
     ResultCheck("raccoon_L_below_1pct", "raccoon_L_below_1pct", points=1),
     ResultCheck("pedestrians_loss_2pc", "pedestrians_loss_2pc", points=1, rtol=1e-4),
     ResultCheck("pedestrians_loss_3pc", "pedestrians_loss_3pc", points=1, rtol=1e-3, atol=1e-6),
-    ResultCheck("pca_dataset_pc1_energy", "pca_dataset_pc1_energy", points=1, rtol=1e-4),
 ]
+
+# Deliberate bugs for tools/grade_demo.py: exact (old, new) replacements in the instructor notebook.
+DEMO_BUGS = {
+    "fit_pca_energy_not_squared": [("energies = s**2 / np.sum(s**2)", "energies = s / np.sum(s)")],
+    "reconstruct_forgets_mean": [("return mean + (X - mean) @ V.T @ V", "return (X - mean) @ V.T @ V")],
+    "lost_energy_not_squared": [("energies = np.asarray(singular_values, dtype=float) ** 2",
+                                 "energies = np.asarray(singular_values, dtype=float)")],
+    "smallest_rank_off_by_one": [("            return L\n", "            return L + 1\n")],
+}

@@ -1,4 +1,4 @@
-"""Diffusion maps: the sparse fit equals the dense lecture algorithm, and both agree with theory."""
+"""Diffusion maps: the reference answers of notebook 02 (dense), the sparse fit, theory, and the public helpers."""
 
 import numpy as np
 import pytest
@@ -7,15 +7,18 @@ from scipy.special import ive
 from sklearn.datasets import make_swiss_roll
 
 from course_utils.dmaps import (
-    DIAMETER_FRACTION,
-    dense_diffusion_map,
-    diameter,
     eigenfunction_residuals,
     false_neighbor_fraction,
-    fit_diffusion_map,
     fix_signs,
     local_linear_residuals,
     span_correlation,
+)
+from course_utils.instructor.reference.dmaps import (
+    DIAMETER_FRACTION,
+    dense_diffusion_map,
+    diameter,
+    diffusion_map,
+    fit_diffusion_map,
     sparse_kernel,
 )
 
@@ -152,3 +155,11 @@ def test_too_many_eigenfunctions_are_refused(roll):
         fit_diffusion_map(roll[:10], 9)
     with pytest.raises(ValueError, match="n_components"):
         fit_diffusion_map(roll, 3).embedding(4)
+
+
+def test_exercise_reference_equals_the_dense_algorithm(roll):
+    """The four exercise pieces composed (``diffusion_map``) give the dense reference's eigenpairs."""
+    lam, phi = diffusion_map(roll, 6)
+    dense = dense_diffusion_map(roll, 6)
+    np.testing.assert_allclose(lam, dense.eigenvalues, rtol=1e-10)
+    np.testing.assert_allclose(phi, dense.eigenfunctions, atol=1e-8)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from course_utils.instructor import release as R
-from course_utils.instructor.__main__ import check_release_notebook, main
+from course_utils.instructor.__main__ import SOLVED_DEFAULT, check_release_notebook, check_solved_notebook, main
 from course_utils.instructor.checks import (
     CheckResult,
     FunctionCheck,
@@ -21,8 +21,10 @@ from course_utils.instructor.checks import (
     as_arrays,
     compare,
     load_checks,
+    written_answer_results,
 )
 from course_utils.instructor.grade import Limits, grade_folder, grades_table, run_notebook
+from course_utils.instructor.leaks import find_leaks
 from course_utils.instructor.release import cell_source
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -97,9 +99,11 @@ def test_every_notebook_has_graded_exercises_and_a_student_version(path):
                for c in student["cells"] if c["cell_type"] == "code")
     changed = [i for i, (a, b) in enumerate(zip(notebook["cells"], student["cells"], strict=True))
                if cell_source(a) != cell_source(b)]
+    written = {i for i, c in enumerate(notebook["cells"]) if R.WRITTEN_TAG in c["metadata"].get("tags", [])}
     allowed = {e.cell_index for e in found} | {e.cell_index + 1 for e in found} | {
-        i for i, c in enumerate(notebook["cells"]) if R.BEGIN_HIDDEN in cell_source(c)}
-    assert set(changed) <= allowed, "only exercise and test cells may change in the student version"
+        i for i, c in enumerate(notebook["cells"]) if R.BEGIN_HIDDEN in cell_source(c)} | written
+    assert set(changed) <= allowed, "only exercise, test and written-answer cells may change in the student version"
+    assert all(cell_source(student["cells"][i]) == R.WRITTEN_PLACEHOLDER for i in written)
     assert (ROOT / "grading" / f"{path.stem}.py").exists(), f"no hidden checks for {path.stem}"
 
 
@@ -107,6 +111,88 @@ def test_release_command_writes_student_notebooks_and_the_helper_package(tmp_pat
     assert main(["release", "--out", str(tmp_path), str(NOTEBOOKS[0])]) == 0
     assert (tmp_path / NOTEBOOKS[0].name).exists() and (tmp_path / "course_utils" / "vae.py").exists()
     assert not (tmp_path / "grading").exists() and not (tmp_path / "course_utils" / "instructor").exists()
+    assert R.forbidden_paths(tmp_path) == [] and not (tmp_path / "tests").exists() and not (tmp_path / "tools").exists()
+
+
+# ----------------------------------------------------------------------------- i11a: written answers, classes,
+# forbidden paths, demo bugs, case weights, pending manual grading
+
+def _markdown(source: str, tags: list[str] | None = None, nbgrader: dict | None = None) -> dict:
+    meta = {"tags": tags or []}
+    if nbgrader:
+        meta["nbgrader"] = nbgrader
+    return {"cell_type": "markdown", "metadata": meta, "source": source}
+
+
+def _with_written_answer() -> dict:
+    notebook = _notebook("def f(x):\n    ### BEGIN SOLUTION\n    return x\n    ### END SOLUTION",
+                         "class Model:\n    ### BEGIN SOLUTION\n    pass\n    ### END SOLUTION")
+    notebook["cells"][0]["metadata"]["nbgrader"] = {"grade_id": "09-f", "solution": True}
+    notebook["cells"] += [_markdown("**Q1.** Why?"),
+                          _markdown("Because the loss is below 1 %.", [R.WRITTEN_TAG],
+                                    {"solution": True, "grade": True, "grade_id": "09-q1", "points": 2})]
+    return notebook
+
+
+def test_written_answers_are_blanked_and_classes_count_as_exercises():
+    notebook = _with_written_answer()
+    student = R.student_notebook(notebook)
+    assert cell_source(student["cells"][3]) == "YOUR ANSWER HERE"
+    assert student["cells"][3]["metadata"]["nbgrader"]["grade_id"] == "09-q1"
+    assert "1 %" not in json.dumps(student)
+    assert [e.functions for e in R.exercises(notebook)] == [("f",), ("Model",)]
+    code_answer = copy.deepcopy(notebook)
+    code_answer["cells"][3]["cell_type"] = "code"
+    with pytest.raises(R.ReleaseError, match="must be a markdown cell"):
+        R.student_notebook(code_answer)
+
+
+def test_release_refuses_to_write_instructor_material(tmp_path):
+    path = _write(tmp_path / "09_x.ipynb", _with_written_answer())
+    (tmp_path / "out" / "grading").mkdir(parents=True)
+    with pytest.raises(R.ReleaseError, match="instructor material"):
+        R.build_release([path], tmp_path / "out")
+
+
+def test_pending_written_answers_are_read_from_the_submission(tmp_path):
+    reference = _write(tmp_path / "ref.ipynb", _with_written_answer())
+    answered = _write(tmp_path / "a.ipynb", _with_written_answer())
+    blank = _write(tmp_path / "b.ipynb", R.student_notebook(_with_written_answer()))
+    moved = _with_written_answer()
+    moved["cells"] = moved["cells"][:3]
+    missing = _write(tmp_path / "c.ipynb", moved)
+    results = {p.stem: written_answer_results(reference, p)[0] for p in (answered, blank, missing)}
+    assert all(r.pending and r.points == 0 and r.max_points == 2 and r.shown_points == "pending" and not r.passed
+               for r in results.values())
+    assert "Because the loss is below 1 %." in results["a"].reason
+    assert "not answered" in results["b"].reason and "missing" in results["c"].reason
+    assert written_answer_results(tmp_path / "nope.ipynb", answered) == []
+
+
+def test_edge_cases_carry_only_their_share_and_normalize_applies_to_both_sides():
+    check = FunctionCheck("sq", "sq", lambda rng: [(0,), (1,), (2,), (3,), (4,), (5,)], lambda x: x * x, points=5,
+                          edge=lambda x: x in (0, 1), edge_share=0.2)
+    cases = check.make_cases(0)
+    expected = check.expected(cases)
+    assert expected == [0, 1, 4, 9, 16, 25] and sum(expected.weights) == pytest.approx(5)
+    assert expected.weights[:2] == [0.5, 0.5] and expected.weights[2:] == [1.0] * 4
+    wrong = [{"value": as_arrays(x)} for x in (0, 1, 2, 3, 4, 5)]  # identity: right on the edge cases only
+    assert check.score(expected, wrong).points == pytest.approx(1.0)
+    signs = FunctionCheck("v", "v", lambda rng: [(1.0,)], lambda x: np.array([x, -x]), points=1,
+                          normalize=lambda values: [np.abs(v) for v in values])
+    assert signs.score(signs.expected([(1.0,)]), [{"value": [np.array([-1.0, 1.0])]}]).passed
+
+
+@pytest.mark.parametrize("path", CHECK_FILES, ids=lambda p: p.stem)
+def test_demo_bugs_apply_once_and_change_an_exercise(path):
+    suite = load_checks(path)
+    bugs = getattr(suite.module, "DEMO_BUGS", {})
+    notebook = json.loads((ROOT / "notebooks" / f"{suite.exercise}.ipynb").read_text(encoding="utf-8"))
+    for name, replacements in bugs.items():
+        buggy = R.apply_replacements(notebook, [tuple(r) for r in replacements], name)
+        assert buggy != notebook, name
+    with pytest.raises(R.ReleaseError, match="occurs 0 times"):
+        R.apply_replacements(notebook, [("no such text anywhere 1234", "")])
 
 
 # ----------------------------------------------------------------------------- checks
@@ -188,8 +274,8 @@ def graded_01(tmp_path_factory):
     subs.mkdir()
     _write(subs / "alice reference.ipynb", reference)
     _write(subs / "bob_untouched.ipynb", R.student_notebook(reference))
-    _write(subs / "carol_bug.ipynb", _edit(reference, "np.asarray(singular_values, dtype=float) ** 2",
-                                           "np.asarray(singular_values, dtype=float)"))
+    bug = load_checks(ROOT / "grading" / "01_pca.py").module.DEMO_BUGS["lost_energy_not_squared"]
+    _write(subs / "carol_bug.ipynb", R.apply_replacements(reference, bug))
     # Dave copied the exercise cell to the end, moved his function below its first use, deleted the results cell.
     shuffled = copy.deepcopy(reference)
     cells = shuffled["cells"]
@@ -208,42 +294,48 @@ def _failed(grade) -> set[str]:
     return {r.check for r in grade.results if not r.passed}
 
 
+def _auto(grade) -> float:
+    return sum(r.max_points for r in grade.results if not r.pending)
+
+
 def test_reference_solution_scores_full_marks(graded_01):
     grades, _ = graded_01
     alice = grades["alice_reference"]
-    assert alice.points == alice.max_points == 9, [r.reason for r in alice.results]
+    assert alice.points == _auto(alice) == 16, [r.reason for r in alice.results if not r.passed]
+    pending = [r for r in alice.results if r.pending]
+    assert [(r.check, r.max_points) for r in pending] == [("01-q1", 2)] and "Model answer" in pending[0].reason
 
 
-def test_untouched_release_scores_zero_on_code_checks_without_crashing(graded_01):
+def test_untouched_release_scores_zero_without_crashing(graded_01):
     grades, _ = graded_01
     bob = grades["bob_untouched"]
-    assert bob.run.status == "ok"
-    lost = next(r for r in bob.results if r.check == "lost_energy")
-    assert lost.points == 0 and "NotImplementedError: the exercise is not done yet" in lost.reason
-    # the figure that does not depend on the exercise still counts
-    assert _failed(bob) == {"lost_energy", "raccoon_loss_L10", "raccoon_L_below_1pct", "pedestrians_loss_2pc",
-                            "pedestrians_loss_3pc"}
+    assert bob.run.status == "ok" and bob.points == 0
+    fit = next(r for r in bob.results if r.check == "fit_pca")
+    assert "NotImplementedError: the exercise is not done yet" in fit.reason
+    assert "not answered" in next(r for r in bob.results if r.pending).reason
 
 
 def test_a_bug_loses_exactly_the_affected_checks(graded_01):
     grades, _ = graded_01
     carol = grades["carol_bug"]
-    assert _failed(carol) == {"lost_energy", "raccoon_loss_L10", "pedestrians_loss_2pc", "pedestrians_loss_3pc"}
+    assert _failed(carol) - {"01-q1"} == {"lost_energy", "smallest_rank_below", "raccoon_loss_L10",
+                                          "raccoon_L_below_1pct", "pedestrians_loss_2pc", "pedestrians_loss_3pc"}
     lost = next(r for r in carol.results if r.check == "lost_energy")
-    assert 0 < lost.points < lost.max_points, "cases that the bug does not affect keep their credit"
+    assert 0 < lost.points <= 0.2 * lost.max_points + 1e-9, "edge cases right, but they carry only 20 %"
 
 
 def test_moved_duplicated_cells_and_a_deleted_results_cell_still_grade(graded_01):
     grades, _ = graded_01
     dave = grades["dave_shuffled"]
-    assert dave.points == dave.max_points, [r.reason for r in dave.results if not r.passed]
+    assert dave.points == _auto(dave), [r.reason for r in dave.results if not r.passed and not r.pending]
     assert any(c.get("retried") for c in dave.run.cells), "the cell run before its definition was retried"
 
 
 def test_reports_csv_and_feedback_with_figures(graded_01):
     grades, out = graded_01
     rows = list(csv.DictReader((out / "grades.csv").open(encoding="utf-8")))
-    assert {r["student"] for r in rows} == set(grades) and len(rows) == 4 * 6
+    assert {r["student"] for r in rows} == set(grades) and len(rows) == 4 * 11
+    assert {r["points"] for r in rows if r["check"] == "01-q1"} == {"pending"}
     assert set(rows[0]) == {"student", "check", "points", "max", "reason"}
     page = (out / "feedback" / "carol_bug.html").read_text(encoding="utf-8")
     assert "raccoon_loss_L10" in page and page.count("data:image/png;base64,") >= 3
@@ -358,3 +450,63 @@ def test_every_student_notebook_runs_up_to_its_first_exercise_and_fails_exactly_
     with ThreadPoolExecutor(max_workers=2) as pool:
         problems = list(pool.map(lambda s: check_release_notebook(s, ROOT / "notebooks" / s.name, limits), students))
     assert not [p for p in problems if p], problems
+
+
+# ----------------------------------------------------------------------------- i11a: check-release (b) and (c)
+
+# Exercises whose released helpers still hand out the answer, until their notebooks are converted (issue 11/12).
+# Remove an entry when its notebook is done: the test then insists that it leaks nothing.
+PENDING_LEAKS = {"04_fire_evacuation", "05_rafd_multimodal", "07_landmark_vae"}
+
+TINY_LEAK_CHECKS = '''
+import numpy as np
+from course_utils.instructor.checks import FunctionCheck
+EXERCISE = "09_tiny"
+CHECKS = [FunctionCheck("share", "share", lambda rng: [(rng.uniform(1, 2, size=5), 2), (rng.uniform(1, 2, size=5), 0)],
+                        lambda s, L: float((s[L:] ** 2).sum() / (s ** 2).sum()), points=2,
+                        edge=lambda s, L: L == 0)]
+'''
+
+
+def test_leak_check_finds_a_released_answer_and_passes_an_innocent_package(tmp_path):
+    """Positive and negative control of the leak check on a tiny fake release."""
+    grading = tmp_path / "grading"
+    grading.mkdir()
+    (grading / "09_tiny.py").write_text(TINY_LEAK_CHECKS)
+    for name, body in [("leaky", "def lost(values, n):\n    e = values ** 2\n    return e[n:].sum() / e.sum()\n"),
+                       ("innocent", "def lost(values, n):\n    return float(values[n:].sum() / values.sum())\n"
+                                    "def _hidden(values, n):\n    e = values ** 2\n"
+                                    "    return e[n:].sum() / e.sum()\n")]:
+        package = tmp_path / name / "course_utils"
+        package.mkdir(parents=True)
+        (package / "__init__.py").write_text("")
+        (package / "helpers.py").write_text("import numpy as np\n\n" + body)
+    leaky = find_leaks(tmp_path / "leaky", grading, call_timeout=5, module_timeout=60)
+    assert [str(leak) for leak in leaky.leaks] == [
+        "course_utils.helpers.lost reproduces the whole answer of 09_tiny:share (case 1)"]
+    innocent = find_leaks(tmp_path / "innocent", grading, call_timeout=5, module_timeout=60)
+    assert innocent.ok and innocent.calls == 1 and innocent.functions == 1, "private functions are not called"
+
+
+@pytest.fixture(scope="module")
+def release_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("release")
+    R.build_release(NOTEBOOKS, out, extra=[ROOT / "course_utils", ROOT / "requirements.txt", ROOT / "pyproject.toml"])
+    return out
+
+
+def test_no_released_function_reproduces_a_reference_answer(release_dir):
+    """check-release (c): every public function of the released package on every function check's inputs."""
+    report = find_leaks(release_dir, ROOT / "grading")
+    assert not report.failed_modules, report.failed_modules
+    assert report.calls > 0 and report.functions > 20
+    leaking = {leak.check.split(":")[0] for leak in report.leaks}
+    assert leaking <= PENDING_LEAKS, [str(leak) for leak in report.leaks if leak.check.split(":")[0] not in
+                                      PENDING_LEAKS]
+    assert leaking == PENDING_LEAKS, f"{sorted(PENDING_LEAKS - leaking)} no longer leak: remove from PENDING_LEAKS"
+
+
+@pytest.mark.parametrize("stem", SOLVED_DEFAULT)
+def test_solved_notebook_runs_through_on_the_release(release_dir, stem):
+    """check-release (b): the instructor notebook (solutions spliced back in) runs on the released package."""
+    assert check_solved_notebook(ROOT / "notebooks" / f"{stem}.ipynb", release_dir) == ""

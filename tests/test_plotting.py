@@ -6,7 +6,7 @@ import pytest
 
 from course_utils import plotting
 from course_utils.data import make_pca_dataset, make_pedestrian_trajectories
-from course_utils.pca import fit_pca
+from course_utils.instructor.reference.pca import fit_pca, lost_energy, reconstruct, smallest_rank_below
 
 
 @pytest.fixture(autouse=True)
@@ -27,8 +27,8 @@ def _labelled(ax, legend=True):
 
 
 def test_principal_directions(points):
-    X, result = points
-    fig = plotting.plot_principal_directions(X, result)
+    X, (mean, components, _, energies) = points
+    fig = plotting.plot_principal_directions(X, mean, components, energies)
     ax = fig.axes[0]
     _labelled(ax)
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
@@ -37,23 +37,25 @@ def test_principal_directions(points):
 
 
 def test_rank_approximation_draws_on_given_axes(points):
-    X, result = points
+    X, _ = points
     fig, ax = plt.subplots()
-    assert plotting.plot_rank_approximation(X, result, 1, ax=ax) is fig
+    assert plotting.plot_rank_approximation(X, reconstruct(X, 1), 1, ax=ax) is fig
     _labelled(ax)
     projected = ax.collections[-1].get_offsets()
     assert np.linalg.matrix_rank(projected - projected.mean(axis=0), tol=1e-8) == 1
 
 
 def test_energy_bars(points):
-    fig = plotting.plot_energy(points[1])
+    fig = plotting.plot_energy(points[1][3])
     _labelled(fig.axes[0], legend=False)
     assert len(fig.axes[0].patches) == 2
 
 
 def test_energy_loss_curve_marks_the_threshold():
     X = np.random.default_rng(0).normal(size=(50, 20)) * np.linspace(3, 0.1, 20)
-    fig = plotting.plot_energy_loss(fit_pca(X), threshold=0.01, marks=[2, 5])
+    s = fit_pca(X)[2]
+    lost = [lost_energy(s, L) for L in range(1, len(s) + 1)]
+    fig = plotting.plot_energy_loss(lost, threshold=0.01, marks=[2, 5], best=smallest_rank_below(s, 0.01))
     ax = fig.axes[0]
     _labelled(ax)
     assert ax.get_yscale() == "log"

@@ -1,5 +1,6 @@
-"""Benchmark: sparse diffusion maps (course_utils.dmaps.fit_diffusion_map) against the dense lecture algorithm.
+"""Benchmark (maintainer): the sparse diffusion map against the dense lecture algorithm (instructor reference).
 
+The two live in ``course_utils.instructor.reference.dmaps`` (never released).
 Both run in the same process on the same swiss roll (``sklearn.datasets.make_swiss_roll``, no noise) with
 the same parameters (eps = 5 % of the diameter, L = 10). Prints the dense time, the sparse time, their
 ratio (goal: at most 0.5) and the largest relative difference of the eigenvalues (goal: at most 1e-6).
@@ -18,7 +19,7 @@ import numpy as np
 from sklearn.datasets import make_swiss_roll
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from course_utils.dmaps import DiffusionMap, dense_diffusion_map, fit_diffusion_map  # noqa: E402
+from course_utils.instructor.reference.dmaps import DiffusionMap, dense_diffusion_map, fit_diffusion_map  # noqa: E402
 
 
 def best_time(fit: Callable[[], DiffusionMap], repeat: int) -> tuple[float, DiffusionMap]:

@@ -6,14 +6,18 @@ An exercise's checks live in ``grading/NN_topic.py`` (instructor side, never rel
 * ``CHECKS``: a list of :class:`FunctionCheck` and :class:`ResultCheck`.
 
 :class:`FunctionCheck` calls a function the student wrote on inputs generated at grading time (which the
-student never saw) and compares with the instructor's reference, case by case: ``points * passed / cases``.
+student never saw) and compares with the instructor's reference (``course_utils.instructor.reference``),
+case by case. Cases that ``edge`` marks as edge cases (``L = 0``, ``L = n``: answers a wrong formula can
+still get right) share at most ``edge_share`` of the points; the substantive cases carry the rest.
 :class:`ResultCheck` compares a figure the notebook recorded (``course_utils.report``) with the reference
-run, another recorded figure, or bounds.
+run, another recorded figure, or bounds. :func:`written_answer_results` lists the notebook's written
+answers (cells tagged ``written-answer``) as results pending manual grading.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -34,10 +38,22 @@ class CheckResult:
     points: float
     max_points: float
     reason: str
+    pending: bool = False  # a written answer awaiting manual grading: ``points`` is not a grade yet
 
     @property
     def passed(self) -> bool:
-        return math.isclose(self.points, self.max_points)
+        return not self.pending and math.isclose(self.points, self.max_points)
+
+    @property
+    def shown_points(self) -> float | str:
+        """``points``, or ``"pending"`` for a written answer not graded yet (the grades table's column)."""
+        return "pending" if self.pending else self.points
+
+
+class Expected(list):
+    """The reference's return values, one per case, with each case's ``weights`` (its share of the points)."""
+
+    weights: list[float]
 
 
 @dataclass(frozen=True)
@@ -55,11 +71,20 @@ class FunctionCheck:
     reference : callable
         The instructor's implementation, called with the same arguments.
     points : float
-        Points for all cases right; each case is worth ``points / len(cases)``.
+        Points for all cases right; without edge cases each case is worth ``points / len(cases)``.
     rtol, atol : float
         Tolerances of ``numpy.allclose`` for every returned number.
     description : str
         One line on what is checked, shown in the feedback.
+    edge : callable, optional
+        ``edge(*case) -> bool``: the case is an edge case (trivial answers such as ``L = 0`` or ``L = n``).
+        Edge cases together are worth ``edge_share`` of the points, the substantive ones the rest. The
+        release check (``leaks``) uses only substantive cases.
+    edge_share : float
+        Share of the points for all edge cases together (only when there are both kinds).
+    normalize : callable, optional
+        ``normalize(list of arrays) -> list of arrays``, applied to the reference's and the student's
+        return values before comparing (e.g. fix the arbitrary sign of eigenvectors). Runs in the grader.
     probe : callable, optional
         For pieces that do not return numbers (a Keras layer, a callback, a model builder) or whose output is
         random: ``probe(obj, *case) -> numbers`` exercises the student's object ``obj`` (and the reference
@@ -76,9 +101,12 @@ class FunctionCheck:
     rtol: float = 1e-6
     atol: float = 1e-9
     description: str = ""
+    edge: Callable[..., bool] | None = None
+    edge_share: float = 0.2
+    normalize: Callable[[list[np.ndarray]], list[np.ndarray]] | None = None
     probe: Callable[..., Any] | None = None
 
-    def expected(self, case: Case) -> Any:
+    def call_reference(self, case: Case) -> Any:
         """The reference's answer to ``case`` (through the probe, if any)."""
         return self.reference(*case) if self.probe is None else self.probe(self.reference, *case)
 
@@ -89,15 +117,46 @@ class FunctionCheck:
             raise ValueError(f"Check {self.id!r} generated no cases.")
         return cases
 
+    def is_edge(self, case: Case) -> bool:
+        """Whether ``case`` is an edge case (see ``edge``)."""
+        return bool(self.edge is not None and self.edge(*case))
+
+    def weights(self, cases: Sequence[Case]) -> list[float]:
+        """Each case's share of ``points``: edge cases share ``edge_share``, substantive ones the rest."""
+        edges = [self.is_edge(case) for case in cases]
+        n_edge = sum(edges)
+        n_sub = len(cases) - n_edge
+        if n_edge == 0 or n_sub == 0:
+            return [self.points / len(cases)] * len(cases)
+        return [self.points * (self.edge_share / n_edge if e else (1 - self.edge_share) / n_sub) for e in edges]
+
+    def expected(self, cases: Sequence[Case]) -> Expected:
+        """The reference's value for every case, carrying the cases' weights."""
+        values = Expected(self.call_reference(case) for case in cases)
+        values.weights = self.weights(cases)
+        return values
+
+    def arrays(self, value: Any) -> list[np.ndarray]:
+        """A return value as the list of arrays that is compared (after ``normalize``)."""
+        arrays = as_arrays(value) if not isinstance(value, list) or not all(
+            isinstance(v, np.ndarray) for v in value) else value
+        return self.normalize(arrays) if self.normalize is not None else arrays
+
     def score(self, expected: Sequence[Any], outcomes: Sequence[dict[str, Any]]) -> CheckResult:
-        """Score the student's ``outcomes`` (one per case: ``{"value": arrays}`` or ``{"error": text}``)."""
-        weight = self.points / len(expected)
+        """Score the student's ``outcomes`` (one per case: ``{"value": arrays}`` or ``{"error": text}``).
+
+        ``expected`` from :meth:`expected` carries the case weights; a plain list weighs cases equally.
+        """
+        weights = getattr(expected, "weights", None) or [self.points / len(expected)] * len(expected)
         earned, problems = 0.0, []
-        for number, (want, got) in enumerate(zip(expected, outcomes, strict=True), start=1):
+        for number, (want, got, weight) in enumerate(zip(expected, outcomes, weights, strict=True), start=1):
             if "error" in got:
                 problems.append(f"case {number}: {got['error']}")
                 continue
-            message = compare(as_arrays(want), got["value"], self.rtol, self.atol)
+            try:
+                message = compare(self.arrays(as_arrays(want)), self.arrays(list(got["value"])), self.rtol, self.atol)
+            except Exception as exc:  # noqa: BLE001 (a student's value that normalize cannot handle)
+                message = f"could not compare the returned value ({type(exc).__name__}: {exc})"
             if message:
                 problems.append(f"case {number}: {message}")
             else:
@@ -212,6 +271,54 @@ class CheckSuite:
     @property
     def result_checks(self) -> list[ResultCheck]:
         return [c for c in self.checks if isinstance(c, ResultCheck)]
+
+
+WRITTEN_ANSWER_TAG = "written-answer"
+WRITTEN_PLACEHOLDER = "YOUR ANSWER HERE"
+
+
+def written_answers(notebook: dict[str, Any]) -> list[tuple[int, str, float]]:
+    """``(cell index, grade_id, points)`` of every written-answer cell (markdown, tagged ``written-answer``)."""
+    found = []
+    for index, cell in enumerate(notebook.get("cells", [])):
+        meta = cell.get("metadata", {})
+        if WRITTEN_ANSWER_TAG in meta.get("tags", []):
+            grading = meta.get("nbgrader", {})
+            found.append((index, str(grading.get("grade_id", f"cell-{index}")), float(grading.get("points", 0))))
+    return found
+
+
+def written_answer_results(reference_notebook: Path, submission: Path, shown: int = 300) -> list[CheckResult]:
+    """Pending manual-grading results for the written answers of ``reference_notebook``, read in ``submission``.
+
+    The answer is found by the cell's ``grade_id`` (cells may have moved); the reason quotes its start, or
+    says that it is missing or unanswered. Empty if the reference notebook is missing or has no such cell.
+    """
+    try:
+        reference = json.loads(Path(reference_notebook).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    try:
+        cells = json.loads(Path(submission).read_text(encoding="utf-8")).get("cells", [])
+    except (OSError, ValueError, AttributeError):
+        cells = []
+    answers = {}
+    for cell in cells if isinstance(cells, list) else []:
+        if isinstance(cell, dict):
+            grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+            source = cell.get("source", "")
+            answers[grade_id] = "".join(source) if isinstance(source, list) else str(source)
+    results = []
+    for _, grade_id, points in written_answers(reference):
+        text = " ".join(answers.get(grade_id, "").split())
+        if grade_id not in answers:
+            why = "the answer cell is missing from the submission"
+        elif not text or text == WRITTEN_PLACEHOLDER:
+            why = "not answered (still YOUR ANSWER HERE)"
+        else:
+            why = "answer: " + (text[:shown] + " ..." if len(text) > shown else text)
+        results.append(CheckResult(grade_id, 0.0, points, f"pending manual grading; {why}", pending=True))
+    return results
 
 
 def load_checks(path: str | Path) -> CheckSuite:

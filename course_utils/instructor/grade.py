@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from ..report import results_from_notebook
-from .checks import CheckResult, CheckSuite, FunctionCheck, load_checks
+from .checks import CheckResult, CheckSuite, FunctionCheck, load_checks, written_answer_results
 
 DEFAULT_TIMEOUT = 900.0
 DEFAULT_CELL_TIMEOUT = 300.0
@@ -273,7 +273,7 @@ def grade_folder(submissions: Path, checks: Path, out_dir: Path, reference_noteb
     reference_notebook = reference_notebook or checks.resolve().parent.parent / "notebooks" / f"{suite.exercise}.ipynb"
     reference = (results_from_notebook(reference_notebook) if reference_notebook.exists() else None) or {}
     cases = {check.id: check.make_cases(seed + index) for index, check in enumerate(suite.function_checks)}
-    expected = {check.id: [check.expected(case) for case in cases[check.id]] for check in suite.function_checks}
+    expected = {check.id: check.expected(cases[check.id]) for check in suite.function_checks}  # with case weights
     inputs = {check.id: {"function": check.function, "cases": cases[check.id], "probe": check.probe}
               for check in suite.function_checks}
     paths = sorted(p for p in submissions.glob("*.ipynb") if p.is_file())
@@ -288,7 +288,8 @@ def grade_folder(submissions: Path, checks: Path, out_dir: Path, reference_noteb
         student = student_name(path)
         try:
             run = run_notebook(path, denied, limits, inputs, env=env, scratch=scratch)
-            return Grade(student, score(suite, run, expected, reference), run)
+            manual = written_answer_results(reference_notebook, path)  # written answers: pending manual grading
+            return Grade(student, score(suite, run, expected, reference) + manual, run)
         except Exception as exc:  # noqa: BLE001 (one submission must never stop the batch)
             run = Run("crashed", 0.0, message=f"grading failed: {type(exc).__name__}: {exc}")
             return Grade(student, [CheckResult(c.id, 0.0, c.points, run.message) for c in suite.checks], run)
@@ -309,7 +310,7 @@ def write_reports(grades: list[Grade], suite: CheckSuite, out_dir: Path) -> None
         writer.writerow(["student", "check", "points", "max", "reason"])
         for grade in grades:
             for result in grade.results:
-                writer.writerow([grade.student, result.check, result.points, result.max_points, result.reason])
+                writer.writerow([grade.student, result.check, result.shown_points, result.max_points, result.reason])
     with (out_dir / "summary.csv").open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["student", "points", "max", "seconds", "status", "cells_with_errors"])

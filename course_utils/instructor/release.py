@@ -4,9 +4,13 @@ The markers are nbgrader's, so instructors who use nbgrader can use the notebook
 
 * ``### BEGIN SOLUTION`` ... ``### END SOLUTION`` in a code cell becomes ``# YOUR CODE HERE`` and
   ``raise NotImplementedError()``, indented like the ``BEGIN`` line;
-* ``### BEGIN HIDDEN TESTS`` ... ``### END HIDDEN TESTS`` is removed.
+* ``### BEGIN HIDDEN TESTS`` ... ``### END HIDDEN TESTS`` is removed;
+* a markdown cell tagged ``written-answer`` (the instructor's model answer to a written question) becomes
+  ``YOUR ANSWER HERE``; its nbgrader metadata stays, so the grader finds the student's answer by grade_id.
 
-Everything else (helper imports, data access, prose) is unchanged.
+Everything else (helper imports, data access, prose) is unchanged. The release never contains the
+instructor package (``course_utils/instructor``: grader, reference answers), ``grading/``, ``tests/`` or
+``tools/``; :func:`build_release` refuses to write one that does.
 """
 
 from __future__ import annotations
@@ -24,7 +28,11 @@ BEGIN_HIDDEN, END_HIDDEN = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 STUB = ("# YOUR CODE HERE", "raise NotImplementedError()")
 EXERCISE_TAG = "exercise"
 TESTS_TAG = "exercise-tests"
-_DEF = re.compile(r"^def\s+([A-Za-z_]\w*)\s*\(", re.MULTILINE)
+WRITTEN_TAG = "written-answer"
+WRITTEN_PLACEHOLDER = "YOUR ANSWER HERE"
+FORBIDDEN = ("course_utils/instructor", "grading", "tests", "tools")
+"""Paths (relative to the release folder) that must never be part of a student release."""
+_DEF = re.compile(r"^(?:def|class)\s+([A-Za-z_]\w*)\s*[(:]", re.MULTILINE)
 
 
 class ReleaseError(ValueError):
@@ -33,7 +41,8 @@ class ReleaseError(ValueError):
 
 @dataclass(frozen=True)
 class Exercise:
-    """One exercise cell of an instructor notebook: its index, nbgrader id and the functions it defines."""
+    """One exercise cell of an instructor notebook: its index, nbgrader id and the functions and classes it
+    defines (top-level ``def`` and ``class`` statements)."""
 
     cell_index: int
     grade_id: str
@@ -104,9 +113,19 @@ def student_notebook(notebook: dict[str, Any], name: str = "notebook") -> dict[s
             cell["outputs"] = []
             cell["execution_count"] = None
         text = cell_source(cell)
-        if any(marker in text for marker in (BEGIN_SOLUTION, END_SOLUTION, BEGIN_HIDDEN, END_HIDDEN)):
+        if WRITTEN_TAG in cell.get("metadata", {}).get("tags", []):
+            if cell.get("cell_type") != "markdown":
+                raise ReleaseError(f"{name}, cell {index}: a {WRITTEN_TAG!r} cell must be a markdown cell.")
+            cell["source"] = WRITTEN_PLACEHOLDER
+            cell.pop("attachments", None)
+        elif any(marker in text for marker in (BEGIN_SOLUTION, END_SOLUTION, BEGIN_HIDDEN, END_HIDDEN)):
             _set_source(cell, strip_regions(text, where=f"{name}, cell {index}"))
     return student
+
+
+def forbidden_paths(out_dir: Path) -> list[Path]:
+    """Everything under ``out_dir`` that a student release must not contain (see ``FORBIDDEN``)."""
+    return [out_dir / name for name in FORBIDDEN if (out_dir / name).exists()]
 
 
 def build_release(notebooks: list[Path], out_dir: Path, extra: list[Path] | None = None) -> list[Path]:
@@ -136,4 +155,29 @@ def build_release(notebooks: list[Path], out_dir: Path, extra: list[Path] | None
                             ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "instructor"))
         else:
             shutil.copy2(item, destination)
+    leaked = forbidden_paths(out_dir)
+    if leaked:
+        raise ReleaseError(f"{out_dir}: the release would contain instructor material ({', '.join(map(str, leaked))});"
+                           " remove it and build the release into an empty folder.")
     return written
+
+
+def apply_replacements(notebook: dict[str, Any], replacements: list[tuple[str, str]], name: str = "notebook"
+                       ) -> dict[str, Any]:
+    """A copy of ``notebook`` with each exact ``(old, new)`` replacement made in the one cell holding ``old``.
+
+    Used for the grading modules' ``DEMO_BUGS`` (a deliberate bug in the instructor notebook).
+
+    Raises
+    ------
+    ReleaseError
+        ``old`` occurs in no cell, in several, or several times in one.
+    """
+    changed = copy.deepcopy(notebook)
+    for old, new in replacements:
+        hits = [cell for cell in changed.get("cells", []) if old in cell_source(cell)]
+        count = sum(cell_source(cell).count(old) for cell in hits)
+        if count != 1:
+            raise ReleaseError(f"{name}: {old!r} occurs {count} times in the notebook's cells; it must occur once.")
+        _set_source(hits[0], cell_source(hits[0]).replace(old, new))
+    return changed

@@ -1,0 +1,318 @@
+"""Does the student release hand out an answer? Call every public function of the released package on every
+function check's inputs and compare with the reference answers.
+
+For every ``grading/NN_topic.py`` and every :class:`~.checks.FunctionCheck` in it, the substantive cases
+(those its ``edge`` predicate does not mark) are drawn with a fixed seed and answered by the reference
+(``course_utils.instructor.reference``). Then, for every module of the *released* ``course_utils`` (the
+copy in the release folder, imported in a child process whose ``PYTHONPATH`` is that folder), every public
+function and class defined in that module (name without a leading underscore, ``__module__`` equal to the
+module) is called with every case's arguments whose signature binds. Each call runs under an alarm
+(``call_timeout``), each module in its own process under a hard limit (a hung call is skipped and the
+module re-run without it), with no network where the system allows a network namespace, a scratch HOME,
+working directory and data cache.
+
+A call *leaks* when its return value, or any array in it (tuple items, dataclass fields, public
+attributes of a returned object, one level deep), equals the reference's whole answer or one of its
+substantive parts (not constant, not one of the inputs) within the check's tolerances (``numpy.allclose``,
+up to the sign of columns for 2-D arrays). The grading modules are generic: every exercise any helper adds
+to ``grading/`` is covered without change here.
+
+    python -m course_utils.instructor leaks --out release   (also part of ``check-release``)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .checks import FunctionCheck, as_arrays, compare, load_checks
+
+PROBE = r'''
+import dataclasses, importlib, inspect, json, os, pickle, signal, sys, warnings
+import numpy as np
+
+module_name, cases_path, out_dir, release, call_timeout = sys.argv[1:6]
+skip = set(json.loads(sys.argv[6]))
+call_timeout = float(call_timeout)
+warnings.filterwarnings("ignore")
+
+
+class CallTimeout(BaseException):
+    pass
+
+
+def on_alarm(signum, frame):
+    raise CallTimeout()
+
+
+def flatten(value, depth=0):
+    """Numeric arrays in a return value: items, dataclass fields, public attributes (two levels)."""
+    if depth > 2:
+        return []
+    if isinstance(value, np.ndarray):
+        return [value] if value.dtype.kind in "biuf" and value.size <= 10**7 else []
+    if isinstance(value, (bool, int, float, np.number)):
+        return [np.asarray(value, dtype=float)]
+    if hasattr(value, "numpy") and callable(value.numpy) and hasattr(value, "shape"):
+        try:
+            return flatten(np.asarray(value.numpy()), depth)
+        except Exception:
+            return []
+    if isinstance(value, (tuple, list)):
+        return [a for item in list(value)[:32] for a in flatten(item, depth + 1)]
+    if isinstance(value, dict):
+        return [a for item in list(value.values())[:32] for a in flatten(item, depth + 1)]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        items = [getattr(value, f.name, None) for f in dataclasses.fields(value)]
+        return [a for item in items for a in flatten(item, depth + 1)]
+    attributes = getattr(value, "__dict__", None)
+    if isinstance(attributes, dict) and not isinstance(value, type):
+        items = [v for k, v in list(attributes.items())[:64] if not k.startswith("_")]
+        return [a for item in items for a in flatten(item, depth + 1)]
+    return []
+
+
+module = importlib.import_module(module_name)
+here = os.path.realpath(module.__file__)
+if not here.startswith(os.path.realpath(release) + os.sep):
+    sys.exit(f"imported {module_name} from {here}, not from the release {release}")
+with open(cases_path, "rb") as handle:
+    cases = pickle.load(handle)
+signal.signal(signal.SIGALRM, on_alarm)
+members = [(name, obj) for name, obj in sorted(vars(module).items())
+           if not name.startswith("_") and callable(obj) and getattr(obj, "__module__", None) == module_name
+           and name not in skip]
+log = open(os.path.join(out_dir, "log.jsonl"), "a")
+number = 0
+for name, obj in members:
+    try:
+        signature = inspect.signature(obj)
+    except (TypeError, ValueError):
+        signature = None
+    log.write(json.dumps({"start": name}) + "\n")
+    log.flush()
+    for key, arg_list in cases.items():
+        for case_number, args in enumerate(arg_list):
+            if signature is not None:
+                try:
+                    signature.bind(*args)
+                except TypeError:
+                    continue
+            args = pickle.loads(pickle.dumps(args))  # a fresh copy: the callee may modify its inputs
+            signal.setitimer(signal.ITIMER_REAL, call_timeout)
+            try:
+                arrays = flatten(obj(*args))
+                error = ""
+            except BaseException as exc:
+                arrays, error = [], type(exc).__name__
+            finally:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+            if "matplotlib.pyplot" in sys.modules:
+                sys.modules["matplotlib.pyplot"].close("all")
+            record = {"function": name, "key": key, "case": case_number, "error": error, "n": len(arrays)}
+            if arrays:
+                record["file"] = f"call{number}.npz"
+                np.savez(os.path.join(out_dir, record["file"]), *[np.asarray(a, dtype=float) for a in arrays])
+                number += 1
+            log.write(json.dumps(record) + "\n")
+            log.flush()
+    log.write(json.dumps({"done": name}) + "\n")
+    log.flush()
+'''
+
+
+@dataclass
+class Leak:
+    """A released function that reproduced (part of) a reference answer."""
+
+    function: str
+    check: str
+    case: int
+    what: str
+
+    def __str__(self) -> str:
+        return f"{self.function} reproduces {self.what} of {self.check} (case {self.case + 1})"
+
+
+@dataclass
+class LeakReport:
+    """What the leak check did: leaks found, calls made, functions that hung or modules that failed."""
+
+    leaks: list[Leak] = field(default_factory=list)
+    calls: int = 0
+    functions: int = 0
+    checks: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # "module.function: why"
+    failed_modules: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.leaks and not self.failed_modules
+
+
+def released_modules(release_dir: Path) -> list[str]:
+    """Dotted names of the modules of the released ``course_utils`` (``__main__`` modules excluded)."""
+    package = Path(release_dir) / "course_utils"
+    names = []
+    for path in sorted(package.rglob("*.py")):
+        parts = path.relative_to(release_dir).with_suffix("").parts
+        if parts[-1] == "__main__":
+            continue
+        names.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return names
+
+
+def exercise_cases(grading_dir: Path, seed: int = 0) -> dict[str, tuple[FunctionCheck, list[tuple], list[Any]]]:
+    """``"EXERCISE:check id" -> (check, substantive cases, reference answers)`` for every grading module."""
+    found = {}
+    for path in sorted(Path(grading_dir).glob("[0-9][0-9]_*.py")):
+        suite = load_checks(path)
+        for index, check in enumerate(suite.function_checks):
+            cases = [c for c in check.make_cases(seed + index) if not check.is_edge(c)]
+            found[f"{suite.exercise}:{check.id}"] = (check, cases, [check.call_reference(case) for case in cases])
+    return found
+
+
+def _same(a: np.ndarray, b: np.ndarray, rtol: float, atol: float) -> bool:
+    a, b = np.squeeze(a), np.squeeze(b)
+    if a.shape != b.shape or not np.all(np.isfinite(b)):
+        return False
+    if np.allclose(b, a, rtol=rtol, atol=atol):
+        return True
+    return a.ndim == 2 and np.allclose(np.abs(b), np.abs(a), rtol=rtol, atol=atol)  # eigenvectors up to sign
+
+
+def _substantive(part: np.ndarray, inputs: list[np.ndarray]) -> bool:
+    """A part of an answer worth protecting: not constant (or a scalar other than 0 and 1), not an input."""
+    part = np.squeeze(np.asarray(part, dtype=float))
+    if not np.all(np.isfinite(part)):
+        return False
+    if part.size == 1:
+        trivial = float(part) in (0.0, 1.0, -1.0)
+    else:
+        trivial = float(np.ptp(part)) == 0.0
+    return not trivial and not any(_same(x, part, 1e-12, 0.0) for x in inputs)
+
+
+def judge(check: FunctionCheck, case: tuple, reference: Any, got: list[np.ndarray]) -> str:
+    """Empty if ``got`` (a released function's arrays) does not reproduce ``reference``, else what it reproduces."""
+    want = check.arrays(as_arrays(reference))
+    try:
+        whole = compare(want, check.arrays(list(got)), check.rtol, check.atol) == ""
+    except Exception:  # noqa: BLE001 (normalize may not fit an unrelated return value)
+        whole = False
+    if whole and any(_substantive(w, []) for w in want):
+        return "the whole answer"
+    inputs = []
+    for arg in case:
+        try:
+            inputs.extend(as_arrays(arg))
+        except (TypeError, ValueError):
+            pass
+    for index, part in enumerate(want):
+        if _substantive(part, inputs) and any(_same(part, g, check.rtol, check.atol) for g in got):
+            return f"value {index + 1} of the answer"
+    return ""
+
+
+def _probe_module(module: str, release_dir: Path, cases_path: Path, work: Path, call_timeout: float,
+                  module_timeout: float, env: dict[str, str], command_prefix: list[str]
+                  ) -> tuple[list[dict], list[str], str]:
+    """Run the probe on one module until it finishes; return (records, skipped functions, failure)."""
+    out = work / module
+    out.mkdir()
+    skip: list[str] = []
+    notes: list[str] = []
+    script = work / "probe.py"
+    for _attempt in range(20):
+        command = [*command_prefix, sys.executable, str(script), module, str(cases_path), str(out), str(release_dir),
+                   str(call_timeout), json.dumps(skip)]
+        try:
+            done = subprocess.run(command, cwd=work / "scratch", env=env, capture_output=True, text=True,
+                                  timeout=module_timeout)
+            failure = "" if done.returncode == 0 else (done.stderr.strip().splitlines() or ["no output"])[-1]
+        except subprocess.TimeoutExpired:
+            done, failure = None, "timeout"
+        log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()] if (
+            out / "log.jsonl").exists() else []
+        started = [r["start"] for r in log if "start" in r]
+        finished = {r["done"] for r in log if "done" in r}
+        hung = [name for name in started if name not in finished and name not in skip]
+        if failure == "timeout" or (failure and hung):
+            if not hung:
+                return log, notes, f"{module}: probe stopped at the time limit before calling anything"
+            skip.append(hung[-1])
+            notes.append(f"{module}.{hung[-1]}: ran past {module_timeout:.0f} s (or crashed); not checked")
+            continue
+        return log, notes, (f"{module}: {failure}" if failure else "")
+    return [], notes, f"{module}: too many hung functions"
+
+
+def find_leaks(release_dir: Path, grading_dir: Path, seed: int = 0, call_timeout: float = 5.0,
+               module_timeout: float = 240.0, workers: int = 2) -> LeakReport:
+    """Call every public function of the release's ``course_utils`` on every check's inputs; report leaks."""
+    release_dir = Path(release_dir).resolve()
+    if not (release_dir / "course_utils").is_dir():
+        raise FileNotFoundError(f"No released package {release_dir / 'course_utils'}; run the release command first.")
+    cases = exercise_cases(grading_dir, seed)
+    report = LeakReport(checks=sorted(cases))
+    from .grade import network_namespace_available
+
+    with tempfile.TemporaryDirectory(prefix="course-kit-leaks-") as tmp:
+        work = Path(tmp)
+        (work / "scratch").mkdir()
+        (work / "probe.py").write_text(PROBE, encoding="utf-8")
+        cases_path = work / "cases.pkl"
+        cases_path.write_bytes(pickle.dumps({key: args for key, (_, args, _) in cases.items()}))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+        env.update({"PYTHONPATH": str(release_dir), "HOME": str(work / "scratch"), "MPLBACKEND": "Agg",
+                    "COURSE_KIT_CACHE": str(work / "scratch" / "cache"), "TF_CPP_MIN_LOG_LEVEL": "3",
+                    "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+                    "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0"})
+        prefix = ["unshare", "-rn"] if network_namespace_available() else []
+        modules = released_modules(release_dir)
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            runs = list(pool.map(lambda m: _probe_module(m, release_dir, cases_path, work, call_timeout,
+                                                         module_timeout, env, prefix), modules))
+        for module, (log, notes, failure) in zip(modules, runs, strict=True):
+            report.skipped.extend(notes)
+            if failure:
+                report.failed_modules.append(failure)
+            report.functions += len({r["done"] for r in log if "done" in r})
+            for record in log:
+                if "function" not in record:
+                    continue
+                report.calls += 1
+                if not record.get("file"):
+                    continue
+                check, args, answers = cases[record["key"]]
+                with np.load(work / module / record["file"]) as data:
+                    got = [data[name] for name in data.files]
+                what = judge(check, args[record["case"]], answers[record["case"]], got)
+                if what:
+                    report.leaks.append(Leak(f"{module}.{record['function']}", record["key"], record["case"], what))
+    return report
+
+
+def print_report(report: LeakReport) -> None:
+    """Console summary of a leak check."""
+    print(f"leak check: {report.functions} released functions/classes, {len(report.checks)} function checks, "
+          f"{report.calls} calls that bound")
+    for note in report.skipped:
+        print(f"  skipped {note}")
+    for failure in report.failed_modules:
+        print(f"FAIL module could not be probed: {failure}")
+    for leak in report.leaks:
+        print(f"FAIL {leak}")
+    if report.ok:
+        print("ok   no released function reproduces a reference answer")
