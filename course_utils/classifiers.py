@@ -1,100 +1,29 @@
-"""Multimodal emotion classifiers (Keras 3): a CNN for images, an MLP for landmark features, their fusion.
+"""Training, scoring and comparing multimodal emotion classifiers (Keras 3).
 
-Each branch maps its input to an embedding; a classifier puts a softmax head on one branch (CNN only, MLP
-only) or on the concatenation of several (fusion). Also here: subject-independent and random splits, one
-training routine, and the scores every model is judged by (accuracy, macro one-vs-rest ROC AUC,
-row-normalised confusion matrix).
+Notebook 05's students build the models themselves (a CNN branch for images, an MLP branch for landmark
+features, a softmax head on one branch or on several: the fusion) and write the subject-independent split;
+this module holds what is not an exercise: the seed's random split for comparison, reusing a trained
+classifier's branch (:func:`branch_of`) and fine-tuning (:func:`unfreeze`), one training routine with a
+line of progress per epoch, the scores every model is judged by (accuracy, macro one-vs-rest ROC AUC,
+row-normalised confusion matrix), a paired comparison of two classifiers on the same test set (McNemar's
+exact test, bootstrap interval of the accuracy difference) and a layer table.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import keras
 import numpy as np
-from keras import layers
+import pandas as pd
+from scipy import stats
 from sklearn.metrics import accuracy_score, confusion_matrix, roc_auc_score
-from sklearn.model_selection import StratifiedGroupKFold, train_test_split
+from sklearn.model_selection import train_test_split
 
 IMAGE_SHAPE = (64, 64, 3)
 """(height, width, channels) of the CNN input: an aligned face crop (``course_utils.landmarks.align_face``)."""
-
-
-def build_cnn_branch(input_shape: Sequence[int] = IMAGE_SHAPE, filters: Sequence[int] = (16, 32, 64),
-                     embedding: int = 64, dropout: float = 0.4, name: str = "image") -> keras.Model:
-    """Image in [0, 1] -> embedding.
-
-    For each entry of ``filters`` a 3x3 convolution, batch norm, ReLU and 2x2 max pooling; the last maps
-    (8 x 8 for a 64 x 64 input) are flattened, not averaged, because *where* a change happens (brows or
-    mouth) is what tells emotions apart; dropout, then a dense ReLU layer of ``embedding`` units.
-    """
-    inputs = keras.Input(shape=tuple(input_shape), name=name)
-    x = inputs
-    for i, f in enumerate(filters, start=1):
-        x = layers.Conv2D(f, 3, padding="same", use_bias=False, name=f"{name}_conv{i}")(x)
-        x = layers.BatchNormalization(name=f"{name}_bn{i}")(x)
-        x = layers.Activation("relu", name=f"{name}_relu{i}")(x)
-        x = layers.MaxPooling2D(2, name=f"{name}_pool{i}")(x)
-    x = layers.Flatten(name=f"{name}_flatten")(x)
-    x = layers.Dropout(dropout, name=f"{name}_dropout")(x)
-    x = layers.Dense(embedding, activation="relu", name=f"{name}_embedding")(x)
-    return keras.Model(inputs, x, name=f"{name}_branch")
-
-
-def build_mlp_branch(n_features: int, mean: np.ndarray | None = None, std: np.ndarray | None = None,
-                     hidden: Sequence[int] = (256,), embedding: int = 64, dropout: float = 0.3,
-                     name: str = "deltas") -> keras.Model:
-    """Feature vector -> embedding: standardisation (``(x - mean) / std``, fitted on the training set),
-    dropout on the inputs, dense ReLU layers ``hidden``, then a dense ReLU layer of ``embedding`` units.
-
-    Standardising matters: landmark displacements are a few hundredths of an inter-ocular distance, and an
-    unscaled input with a large learning rate is how the seed's MLP ended up predicting one class.
-    """
-    inputs = keras.Input(shape=(n_features,), name=name)
-    x = inputs
-    if mean is not None and std is not None:
-        x = layers.Normalization(mean=np.asarray(mean, "float32"), variance=np.asarray(std, "float32") ** 2,
-                                 name=f"{name}_standardise")(x)
-    x = layers.Dropout(dropout, name=f"{name}_input_dropout")(x)
-    for i, units in enumerate(hidden):
-        x = layers.Dense(units, activation="relu", name=f"{name}_dense{i + 1}")(x)
-        x = layers.Dropout(dropout, name=f"{name}_dropout{i + 1}")(x)
-    x = layers.Dense(embedding, activation="relu", name=f"{name}_embedding")(x)
-    return keras.Model(inputs, x, name=f"{name}_branch")
-
-
-def build_classifier(branches: Sequence[keras.Model], n_classes: int = 8, learning_rate: float = 1e-3,
-                     hidden: int = 64, dropout: float = 0.3, freeze_branches: bool = False,
-                     modality_dropout: float = 0.0, name: str = "classifier") -> keras.Model:
-    """Softmax classifier on one branch's embedding, or on the concatenated embeddings of several (fusion).
-
-    The model takes a dict of inputs keyed by the branches' input names (or one array for one branch) and
-    is compiled with Adam(``learning_rate``), categorical cross-entropy and accuracy. The branches' layers
-    are shared, not copied: with ``freeze_branches`` (branches already trained, e.g. inside single-modality
-    classifiers) only the new head is trained, and batch norm runs in inference mode; :func:`unfreeze`
-    then fine-tunes the whole model.
-
-    ``modality_dropout`` (fusion only) drops each branch's *whole* embedding for a random share of the
-    training examples (dropout with one mask value per example and branch), so the head cannot lean on
-    one modality alone.
-    """
-    for branch in branches:
-        branch.trainable = not freeze_branches
-    inputs = [branch.input for branch in branches]
-    embeddings = [branch.output for branch in branches]
-    if len(embeddings) > 1 and modality_dropout > 0:
-        # one mask value per example and branch: the whole embedding is dropped, never a part of it
-        embeddings = [layers.Dropout(modality_dropout, noise_shape=(None, 1), name=f"drop_{branch.name}")(e)
-                      for branch, e in zip(branches, embeddings, strict=True)]
-    x = embeddings[0] if len(embeddings) == 1 else layers.Concatenate(name="fusion")(embeddings)
-    x = layers.Dense(hidden, activation="relu", name="head_dense")(x)
-    x = layers.Dropout(dropout, name="head_dropout")(x)
-    outputs = layers.Dense(n_classes, activation="softmax", name="emotion")(x)
-    model = keras.Model(inputs if len(inputs) > 1 else inputs[0], outputs, name=name)
-    _compile(model, learning_rate)
-    return model
 
 
 def branch_of(classifier: keras.Model, input_name: str, copy: bool = False) -> keras.Model:
@@ -102,7 +31,7 @@ def branch_of(classifier: keras.Model, input_name: str, copy: bool = False) -> k
     layer ``f"{input_name}_embedding"``: a model sharing the classifier's layers, or with ``copy`` a copy
     with the same weights (then fine-tuning a fusion built on it leaves the classifier as it was).
 
-    This is how a fusion reuses trained single-modality models:
+    This is how a fusion reuses trained single-modality models (``build_classifier`` as in notebook 05):
     ``build_classifier([branch_of(cnn, "image"), branch_of(mlp, "deltas")], freeze_branches=True)``.
 
     Raises
@@ -162,30 +91,6 @@ class Split:
         return {"train": len(self.train), "val": len(self.val), "test": len(self.test)}
 
 
-def subject_split(labels: np.ndarray, groups: np.ndarray, n_folds: int = 5, seed: int = 0) -> Split:
-    """Subject-independent split: every group (person) lands in exactly one of train / validation / test.
-
-    ``StratifiedGroupKFold`` with ``n_folds`` folds keeps the label proportions close to the whole's where
-    the groups allow: one fold is the test set, one of the remaining folds the validation set, the rest
-    (``(n_folds - 2) / n_folds`` of the groups, 60 % by default) the training set.
-
-    Raises
-    ------
-    ValueError
-        Fewer than ``n_folds`` distinct groups.
-    """
-    labels, groups = np.asarray(labels), np.asarray(groups)
-    if len(np.unique(groups)) < n_folds:
-        raise ValueError(f"A subject split into {n_folds} folds needs at least {n_folds} groups; "
-                         f"got {len(np.unique(groups))}.")
-    folds = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
-    fold_of = np.empty(len(labels), dtype=int)
-    for k, (_, index) in enumerate(folds.split(np.zeros(len(labels)), labels, groups)):
-        fold_of[index] = k
-    return Split(train=np.flatnonzero(fold_of >= 2), val=np.flatnonzero(fold_of == 1),
-                 test=np.flatnonzero(fold_of == 0))
-
-
 def random_split(labels: np.ndarray, test_size: float = 0.2, val_size: float = 0.2, seed: int = 0) -> Split:
     """The seed's image-level split (stratified by label), for comparison: a person can be in every part."""
     index = np.arange(len(labels))
@@ -223,25 +128,59 @@ def model_inputs(model: keras.Model, inputs: Mapping[str, np.ndarray] | np.ndarr
     return inputs[names[0]] if len(names) == 1 else {name: inputs[name] for name in names}
 
 
+class EpochLine(keras.callbacks.Callback):
+    """Print one line per epoch: ``label epoch k/n: loss ..., val_loss ..., val_accuracy ...``."""
+
+    def __init__(self, label: str = "", epochs: int | None = None) -> None:
+        super().__init__()
+        self.label, self.epochs = label, epochs
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs or {}
+        shown = ", ".join(f"{key} {value:.3f}" for key, value in logs.items()
+                          if key in ("loss", "accuracy", "val_loss", "val_accuracy"))
+        total = f"/{self.epochs}" if self.epochs else ""
+        print(f"{self.label} epoch {epoch + 1}{total}: {shown}".strip(), flush=True)
+
+
 def train_classifier(model: keras.Model, x_train, y_train: np.ndarray, x_val, y_val: np.ndarray,
-                     epochs: int = 30, batch_size: int = 32, patience: int = 8, seed: int = 0
-                     ) -> tuple[dict[str, list[float]], float]:
+                     epochs: int = 30, batch_size: int = 32, patience: int = 8, seed: int = 0,
+                     progress: str | None = None) -> tuple[dict[str, list[float]], float]:
     """Fit with early stopping on the validation loss (best weights restored); returns (history, seconds).
 
     ``x_*`` are arrays or dicts of named inputs (only those the model takes are used); ``y_*`` are integer
     class labels, one-hot encoded here. Early stopping watches only after ``patience`` epochs, so a
-    lucky first epoch cannot end training.
+    lucky first epoch cannot end training. With ``progress`` (a label), one line per epoch is printed.
+    The history has ``stopped_early`` (1.0 if early stopping ended training before ``epochs``, else 0.0)
+    and ``best_epoch`` (1-based epoch whose weights were kept) as one-element lists.
+
+    Raises
+    ------
+    ValueError
+        ``epochs`` or ``patience`` not positive, or labels outside the model's classes.
     """
+    if epochs < 1 or patience < 1:
+        raise ValueError(f"epochs and patience must be at least 1; got epochs={epochs}, patience={patience}.")
     n_classes = model.output_shape[-1]
+    for name, y in (("y_train", y_train), ("y_val", y_val)):
+        y = np.asarray(y)
+        if y.size and (y.min() < 0 or y.max() >= n_classes):
+            raise ValueError(f"{name} holds labels outside 0..{n_classes - 1} (the model has {n_classes} outputs).")
     keras.utils.set_random_seed(seed)
     stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True,
                                          start_from_epoch=patience)
+    callbacks = [stop] + ([EpochLine(progress, epochs)] if progress is not None else [])
     x_train, x_val = model_inputs(model, x_train), model_inputs(model, x_val)
     start = time.perf_counter()
     history = model.fit(x_train, keras.utils.to_categorical(y_train, n_classes), batch_size=batch_size,
                         epochs=epochs, validation_data=(x_val, keras.utils.to_categorical(y_val, n_classes)),
-                        callbacks=[stop], verbose=0, shuffle=True)
-    return dict(history.history), time.perf_counter() - start
+                        callbacks=callbacks, verbose=0, shuffle=True)
+    seconds = time.perf_counter() - start
+    history = dict(history.history)
+    ran = len(history["loss"])
+    history["stopped_early"] = [float(ran < epochs)]
+    history["best_epoch"] = [float(int(np.argmin(history["val_loss"])) + 1)]
+    return history, seconds
 
 
 @dataclass
@@ -292,3 +231,78 @@ def score_classifier(y_true: np.ndarray, probabilities: np.ndarray) -> Classifie
 def evaluate_classifier(model: keras.Model, x, y_true: np.ndarray, batch_size: int = 256) -> ClassifierScores:
     """Scores of ``model`` on inputs ``x`` with integer labels ``y_true`` (see :func:`score_classifier`)."""
     return score_classifier(y_true, model.predict(model_inputs(model, x), batch_size=batch_size, verbose=0))
+
+
+@dataclass
+class PairedComparison:
+    """Two classifiers on the same test examples.
+
+    Attributes
+    ----------
+    accuracy_a, accuracy_b : float
+        Test accuracies.
+    only_a, only_b : int
+        Examples that only A (only B) gets right: McNemar's discordant pairs.
+    p_value : float
+        McNemar's exact test (two-sided): ``scipy.stats.binomtest(only_a, only_a + only_b, 0.5)``; 1.0 when
+        the two never disagree.
+    difference : float
+        ``accuracy_a - accuracy_b``.
+    low, high : float
+        Bootstrap confidence interval of the difference (``scipy.stats.bootstrap``, paired: the same
+        resampled examples for both, percentile method).
+    """
+
+    accuracy_a: float
+    accuracy_b: float
+    only_a: int
+    only_b: int
+    p_value: float
+    difference: float
+    low: float
+    high: float
+
+
+def compare_paired(y_true: np.ndarray, predictions_a: np.ndarray, predictions_b: np.ndarray,
+                   confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0) -> PairedComparison:
+    """McNemar's exact test and a paired bootstrap interval for two classifiers' predictions on one test set.
+
+    Raises
+    ------
+    ValueError
+        Arrays of different lengths, an empty test set, or a confidence level outside (0, 1).
+    """
+    y_true, a, b = (np.asarray(v).ravel() for v in (y_true, predictions_a, predictions_b))
+    if not len(y_true) == len(a) == len(b):
+        raise ValueError(f"y_true, predictions_a and predictions_b must have one entry per test example; got "
+                         f"lengths {len(y_true)}, {len(a)}, {len(b)}.")
+    if len(y_true) == 0:
+        raise ValueError("The test set is empty: there is nothing to compare.")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1); got {confidence}.")
+    right_a, right_b = (a == y_true).astype(float), (b == y_true).astype(float)
+    only_a, only_b = int(np.sum((right_a == 1) & (right_b == 0))), int(np.sum((right_a == 0) & (right_b == 1)))
+    p_value = 1.0 if only_a + only_b == 0 else float(stats.binomtest(only_a, only_a + only_b, 0.5).pvalue)
+    difference = float(right_a.mean() - right_b.mean())
+    if np.all(right_a == right_b) or len(y_true) < 2:
+        low = high = difference
+    else:
+        result = stats.bootstrap((right_a, right_b), lambda x, y: np.mean(x) - np.mean(y), paired=True,
+                                 vectorized=False, confidence_level=confidence, n_resamples=n_resamples,
+                                 method="percentile", random_state=np.random.default_rng(seed))
+        low, high = float(result.confidence_interval.low), float(result.confidence_interval.high)
+    return PairedComparison(float(right_a.mean()), float(right_b.mean()), only_a, only_b, p_value, difference,
+                            low, high)
+
+
+def layer_table(model: keras.Model) -> pd.DataFrame:
+    """One row per layer of ``model``: name, output shape, number of parameters (a plain table, no printing)."""
+    rows = []
+    for layer in model.layers:
+        try:
+            shape = str(tuple(layer.output.shape))
+        except (AttributeError, ValueError):
+            shape = "?"
+        rows.append({"layer": layer.name, "output shape": shape.replace("None", "batch"),
+                     "parameters": int(layer.count_params())})
+    return pd.DataFrame(rows)

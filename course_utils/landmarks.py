@@ -11,8 +11,11 @@ An image without a detected face is recorded as *missing*: :class:`LandmarkTable
 returns landmarks only for images that have them; asking for a missing one raises
 :class:`MissingLandmarksError`. Nothing is ever filled with zeros or NaN.
 
-:func:`landmark_deltas` turns (emote, neutral) landmark pairs into features: the displacement of every
-landmark from the same person's neutral face, in units of the neutral face's inter-ocular distance.
+:func:`check_landmark_pairs` validates (emote, neutral) landmark pairs for the delta features (the displacement
+of every landmark from the same person's neutral face, in inter-ocular distances), which notebook 05's
+students write themselves; :func:`normalized_positions` gives eye-centred positions; :func:`align_face` crops
+faces on the eyes. :meth:`LandmarkTable.pairs_with_faces` finds the pairs usable for training and refuses a
+folder in which no pair has a face.
 """
 
 from __future__ import annotations
@@ -224,6 +227,29 @@ class LandmarkTable:
         """Boolean mask: which of ``keys`` have landmarks."""
         return np.array([str(key) in self._row for key in keys], dtype=bool)
 
+    def pairs_with_faces(self, first: Iterable[str | os.PathLike], second: Iterable[str | os.PathLike],
+                         source: str = "these images") -> np.ndarray:
+        """Boolean mask of the pairs ``(first[i], second[i])`` (e.g. emote and neutral) with landmarks on both.
+
+        Raises
+        ------
+        MissingLandmarksError
+            No pair is usable (typically: MediaPipe found no face in the folder ``source``); the message
+            gives the detection count and what to check.
+        """
+        first, second = list(first), list(second)
+        if len(first) != len(second):
+            raise ValueError(f"first and second must pair up one to one; got {len(first)} and {len(second)} keys.")
+        mask = self.has(first) & self.has(second)
+        if len(mask) == 0 or not mask.any():
+            raise MissingLandmarksError(
+                f"No usable pair: of the {len(first)} pairs none has landmarks on both images (MediaPipe found "
+                f"a face in {int(self.found.sum())} of {len(self)} images of {source}). Check that {source} "
+                f"holds photographs of faces, frontal enough and at least about 100 pixels wide (RaFD: the "
+                f"cameras 045, 090, 135), e.g. open one of {self.keys[:2]} and look."
+            )
+        return mask
+
     def get(self, keys: Iterable[str | os.PathLike]) -> np.ndarray:
         """(len(keys), 478, 3) landmarks of ``keys``.
 
@@ -336,53 +362,61 @@ def inter_ocular_distance(points: np.ndarray, left_eye: int = LEFT_EYE_OUTER,
     return np.linalg.norm(points[..., left_eye, :] - points[..., right_eye, :], axis=-1)
 
 
-def landmark_deltas(emote: np.ndarray, neutral: np.ndarray, left_eye: int = LEFT_EYE_OUTER,
-                    right_eye: int = RIGHT_EYE_OUTER) -> np.ndarray:
-    """Displacement of every landmark from the neutral face, in units of the neutral inter-ocular distance.
+def check_landmark_pairs(emote: np.ndarray, neutral: np.ndarray, left_eye: int = LEFT_EYE_OUTER,
+                         right_eye: int = RIGHT_EYE_OUTER) -> tuple[np.ndarray, np.ndarray]:
+    """Validate (emote, neutral) landmark pairs for delta features; return both as float64 arrays.
 
-    .. math:: \\Delta_i = (e_i - n_i) / \\lVert n_{\\text{left eye}} - n_{\\text{right eye}} \\rVert
-
-    The seed notebook divided each displacement by its own length, which is 0/0 = NaN wherever a landmark
-    does not move (always, for a neutral face paired with itself). Dividing by the neutral face's
-    inter-ocular distance instead keeps a zero displacement zero and makes faces of different sizes comparable.
-
-    Parameters
-    ----------
-    emote, neutral : np.ndarray
-        (n, 478, 3) or (478, 3) landmarks of the same people, emote and neutral.
-    left_eye, right_eye : int
-        Landmark indices whose distance sets the scale (default: the outer eye corners).
-
-    Returns
-    -------
-    np.ndarray
-        (n, 478 * 3) float32, or (478 * 3,) for single faces.
+    Accepted: two arrays of the same shape, ``(n, L, 3)`` with ``n >= 1`` or a single face ``(L, 3)``, whose
+    ``left_eye`` and ``right_eye`` are two different landmark indices below ``L`` and whose neutral faces
+    have a finite, positive distance between those two landmarks.
 
     Raises
     ------
     ValueError
-        Shapes differ, or some neutral face has a zero or non-finite inter-ocular distance.
+        Naming the argument, the value found and what to do: different shapes, not (n, L, 3), an empty
+        batch, eye indices that the faces do not have (e.g. the default 263 with 83-landmark faces),
+        identical eye indices, or neutral faces whose eyes coincide or are not finite.
     """
     emote = np.asarray(emote, dtype=np.float64)
     neutral = np.asarray(neutral, dtype=np.float64)
-    if emote.shape != neutral.shape or emote.ndim not in (2, 3) or emote.shape[-1] != 3:
-        raise ValueError(f"emote and neutral must both be (n, L, 3) or (L, 3); got {emote.shape} and {neutral.shape}.")
-    scale = inter_ocular_distance(neutral, left_eye, right_eye)
-    if not np.all(np.isfinite(scale)) or np.any(scale <= 0):
-        bad = np.flatnonzero(~(np.isfinite(scale) & (scale > 0)).ravel())
-        raise ValueError(f"Neutral face(s) {bad[:5].tolist()} have a zero or non-finite inter-ocular distance.")
-    delta = (emote - neutral) / np.asarray(scale)[..., None, None]
-    return delta.reshape(*delta.shape[:-2], -1).astype(np.float32)
+    if emote.shape != neutral.shape:
+        raise ValueError(f"emote and neutral must have the same shape (one neutral face per emote face); "
+                         f"got {emote.shape} and {neutral.shape}.")
+    if emote.ndim not in (2, 3) or emote.shape[-1] != 3:
+        raise ValueError(f"emote and neutral must be (n, L, 3) arrays of L 3-D landmarks per face, or (L, 3) for "
+                         f"one face; got shape {emote.shape}.")
+    if emote.ndim == 3 and emote.shape[0] == 0:
+        raise ValueError("emote and neutral hold no face (an empty batch of shape "
+                         f"{emote.shape}): drop the empty selection before computing delta features.")
+    n_landmarks = emote.shape[-2]
+    for argument, index in (("left_eye", left_eye), ("right_eye", right_eye)):
+        if not isinstance(index, int | np.integer) or not 0 <= index < n_landmarks:
+            raise ValueError(f"{argument}={index!r} is not a landmark of these faces, which have {n_landmarks} "
+                             f"landmarks (indices 0..{n_landmarks - 1}); pass the indices of the outer eye "
+                             f"corners in your landmark scheme (MediaPipe's 478-point mesh: 263 and 33).")
+    if left_eye == right_eye:
+        raise ValueError(f"left_eye and right_eye are both {left_eye}; the unit of length is the distance "
+                         "between two different landmarks (the outer eye corners).")
+    scale = np.linalg.norm(neutral[..., left_eye, :] - neutral[..., right_eye, :], axis=-1)
+    bad = ~(np.isfinite(scale) & (scale > 0))
+    if np.any(bad):
+        faces = np.flatnonzero(np.atleast_1d(bad))
+        raise ValueError(f"neutral face(s) {faces[:5].tolist()} have a zero or non-finite distance between "
+                         f"landmarks {left_eye} and {right_eye} (NaN or coinciding eye corners); drop those "
+                         f"faces or fix their landmarks.")
+    return emote, neutral
 
 
 def normalized_positions(points: np.ndarray, left_eye: int = LEFT_EYE_OUTER,
                          right_eye: int = RIGHT_EYE_OUTER) -> np.ndarray:
-    """Landmarks centred on the eyes' midpoint, in units of the inter-ocular distance, flattened per face."""
-    points = np.asarray(points, dtype=np.float64)
+    """Landmarks centred on the eyes' midpoint, in units of the inter-ocular distance, flattened per face.
+
+    (n, L, 3) -> (n, 3L) float32: where every point of the face *is* (notebook 05's third input), free of
+    the face's position and size in the photograph. Input checks as :func:`check_landmark_pairs`.
+    """
+    points, _ = check_landmark_pairs(points, points, left_eye, right_eye)
     centre = 0.5 * (points[..., left_eye, :] + points[..., right_eye, :])
     scale = inter_ocular_distance(points, left_eye, right_eye)
-    if not np.all(np.isfinite(scale)) or np.any(scale <= 0):
-        raise ValueError("Some face has a zero or non-finite inter-ocular distance.")
     out = (points - centre[..., None, :]) / np.asarray(scale)[..., None, None]
     return out.reshape(*out.shape[:-2], -1).astype(np.float32)
 

@@ -1,4 +1,5 @@
-"""Model builders, splits and scores of notebook 05, and its one plotting helper."""
+"""Notebook 05's models: the reference builders and split (the exercises), the public training, scoring,
+paired comparison and branch reuse, the grading probes, and the one plotting helper."""
 
 from __future__ import annotations
 
@@ -7,20 +8,34 @@ import numpy as np
 import pytest
 
 from course_utils import classifiers as C
+from course_utils.instructor import probes_rafd as P
+from course_utils.instructor.reference import classifiers as R
+from course_utils.instructor.reference.rafd import parse_rafd_name
 from course_utils.plotting import plot_classifier_report, plot_contact_sheet
 
 
 def test_subject_split_keeps_every_person_in_one_part():
     labels = np.tile(np.arange(8), 20)
     groups = np.repeat(np.arange(20), 8)
-    split = C.subject_split(labels, groups, seed=0)
+    split = R.subject_split(labels, groups, seed=0)
     parts = [set(groups[split.train]), set(groups[split.val]), set(groups[split.test])]
     assert not (parts[0] & parts[1]) and not (parts[0] & parts[2]) and not (parts[1] & parts[2])
     assert sum(split.sizes().values()) == len(labels)
     assert C.groups_shared(split, groups) == 0
     assert np.bincount(labels[split.test], minlength=8).min() > 0  # stratified: every emotion in the test set
-    with pytest.raises(ValueError, match="at least 5 groups"):
-        C.subject_split(labels[:16], groups[:16])
+    assert np.all(P.split_behaviour(R.subject_split, labels, groups, 5, 0) == 1)
+    assert np.all(P.split_behaviour(R.subject_split, labels, groups, 4, 3) == 1)  # non-default folds and seed
+
+
+def test_split_probe_catches_a_random_split():
+    labels = np.tile(np.arange(8), 20)
+    groups = np.repeat(np.arange(20), 8)
+
+    def image_split(labels, groups, n_folds=5, seed=0):
+        return C.random_split(labels, seed=seed)
+
+    facts = P.split_behaviour(image_split, labels, groups, 5, 0)
+    assert facts[0] == 1 and facts[1] == 0  # covers every row, but people are in several parts
 
 
 def test_random_split_mixes_people():
@@ -53,16 +68,16 @@ def test_builders_train_and_fuse():
     images = rng.random((n, 16, 16, 3)).astype("float32")
     inputs = {"image": images, "deltas": deltas}
     mean, std = deltas.mean(0), deltas.std(0)
-    fusion = C.build_classifier([C.build_cnn_branch((16, 16, 3), filters=(4, 8)),
-                                 C.build_mlp_branch(12, mean, std, hidden=(16,))], name="fusion")
+    fusion = R.build_classifier([R.build_cnn_branch((16, 16, 3)), R.build_mlp_branch(12, mean, std)], name="fusion")
     assert [t.name for t in fusion.inputs] == ["image", "deltas"]
     assert fusion.get_layer("fusion").output.shape[-1] == 128
-    mlp = C.build_classifier([C.build_mlp_branch(12, mean, std, hidden=(16,))], name="mlp")
+    mlp = R.build_classifier([R.build_mlp_branch(12, mean, std)], name="mlp")
     index = np.arange(n)
     for model in (fusion, mlp):
         history, seconds = C.train_classifier(model, C.take(inputs, index), labels, C.take(inputs, index), labels,
                                               epochs=3, patience=2)
         assert len(history["loss"]) == 3 and seconds > 0
+        assert history["stopped_early"] == [0.0] and 1 <= history["best_epoch"][0] <= 3
         scores = C.evaluate_classifier(model, inputs, labels)
         assert scores.confusion.shape == (8, 8) and 0 <= scores.accuracy <= 1
     assert C.model_inputs(mlp, inputs) is deltas
@@ -70,7 +85,7 @@ def test_builders_train_and_fuse():
         C.model_inputs(fusion, {"image": images})
 
 
-def test_staged_fusion_freezes_then_unfreezes_and_drops_whole_modalities():
+def test_staged_fusion_freezes_then_unfreezes():
     rng = np.random.default_rng(1)
     n = 32
     labels = np.arange(n) % 8
@@ -78,11 +93,10 @@ def test_staged_fusion_freezes_then_unfreezes_and_drops_whole_modalities():
     deltas[:, 0] += labels
     images = rng.random((n, 16, 16, 3)).astype("float32")
     inputs = {"image": images, "deltas": deltas}
-    cnn = C.build_cnn_branch((16, 16, 3), filters=(4,))
-    mlp = C.build_mlp_branch(12, deltas.mean(0), deltas.std(0), hidden=(16,))
-    cnn_only = C.build_classifier([cnn], name="cnn")
-    fusion = C.build_classifier([C.branch_of(cnn_only, "image"), mlp], freeze_branches=True,
-                                modality_dropout=0.5, name="fusion")
+    cnn = R.build_cnn_branch((16, 16, 3))
+    mlp = R.build_mlp_branch(12, deltas.mean(0), deltas.std(0))
+    cnn_only = R.build_classifier([cnn], name="cnn")
+    fusion = R.build_classifier([C.branch_of(cnn_only, "image"), mlp], freeze_branches=True, name="fusion")
     assert fusion.get_layer("image_conv1") is cnn_only.get_layer("image_conv1")  # shared, not copied
     with pytest.raises(KeyError, match="no branch 'deltas'"):
         C.branch_of(cnn_only, "deltas")
@@ -91,18 +105,94 @@ def test_staged_fusion_freezes_then_unfreezes_and_drops_whole_modalities():
     assert np.allclose(copied.predict(images, verbose=0), C.branch_of(cnn_only, "image").predict(images, verbose=0))
     frozen_weights = [w.copy() for w in cnn.get_weights()]
     assert {w.path.split("/")[0] for w in fusion.trainable_weights} == {"head_dense", "emotion"}
-    assert fusion.get_layer("drop_image_branch").noise_shape == (None, 1)
     C.train_classifier(fusion, inputs, labels, inputs, labels, epochs=2, patience=1)
     assert all(np.array_equal(a, b) for a, b in zip(frozen_weights, cnn.get_weights(), strict=True))  # branch untouched
-    # inference: modality dropout is off, predictions are deterministic
-    first, second = fusion.predict(inputs, verbose=0), fusion.predict(inputs, verbose=0)
-    assert np.array_equal(first, second)
     C.unfreeze(fusion, learning_rate=1e-4)
     assert len(fusion.trainable_weights) > 4
     C.train_classifier(fusion, inputs, labels, inputs, labels, epochs=1, patience=1)
     assert not all(np.array_equal(a, b) for a, b in zip(frozen_weights, cnn.get_weights(), strict=True))  # tuned
     with pytest.raises(ValueError, match="learning_rate must be positive"):
         C.unfreeze(fusion, learning_rate=0)
+
+
+def test_train_classifier_prints_one_line_per_epoch_and_checks_its_arguments(capsys):
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(size=(24, 6)).astype("float32"), np.arange(24) % 3
+    model = R.build_classifier([R.build_mlp_branch(6, np.zeros(6), np.ones(6))], n_classes=3)
+    history, _ = C.train_classifier(model, x, y, x, y, epochs=4, patience=1, progress="toy")
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("toy epoch")]
+    assert len(lines) == len(history["loss"]) and "val_loss" in lines[0] and lines[0].startswith("toy epoch 1/4:")
+    with pytest.raises(ValueError, match="labels outside 0..2"):
+        C.train_classifier(model, x, y + 1, x, y, epochs=1)
+    with pytest.raises(ValueError, match="epochs and patience must be at least 1"):
+        C.train_classifier(model, x, y, x, y, epochs=0)
+
+
+def test_compare_paired_matches_mcnemar_and_bootstraps_the_difference():
+    from scipy import stats
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 4, 300)
+    a = np.where(rng.random(300) < 0.8, y, (y + 1) % 4)
+    b = np.where(rng.random(300) < 0.6, y, (y + 2) % 4)
+    cmp = C.compare_paired(y, a, b, seed=1)
+    only_a = int(np.sum((a == y) & (b != y)))
+    only_b = int(np.sum((a != y) & (b == y)))
+    assert (cmp.only_a, cmp.only_b) == (only_a, only_b)
+    assert cmp.p_value == pytest.approx(stats.binomtest(only_a, only_a + only_b, 0.5).pvalue)
+    assert cmp.p_value < 1e-3 and cmp.difference == pytest.approx(np.mean(a == y) - np.mean(b == y))
+    assert cmp.low < cmp.difference < cmp.high and cmp.low > 0
+    narrow = C.compare_paired(y, a, b, confidence=0.5, seed=1)  # a non-default level gives a narrower interval
+    assert narrow.high - narrow.low < cmp.high - cmp.low
+    same = C.compare_paired(y, a, a)
+    assert same.p_value == 1.0 and same.low == same.high == 0.0
+    with pytest.raises(ValueError, match="one entry per test example"):
+        C.compare_paired(y, a[:-1], b)
+    with pytest.raises(ValueError, match="empty"):
+        C.compare_paired([], [], [])
+    with pytest.raises(ValueError, match="confidence"):
+        C.compare_paired(y, a, b, confidence=1.5)
+
+
+def test_layer_table_lists_every_layer():
+    model = R.build_classifier([R.build_mlp_branch(5, np.zeros(5), np.ones(5))], n_classes=3)
+    table = C.layer_table(model)
+    assert list(table.columns) == ["layer", "output shape", "parameters"]
+    assert table["parameters"].sum() == model.count_params() and table["layer"].iloc[-1] == "emotion"
+
+
+def test_probes_accept_the_reference_and_catch_broken_builders():
+    import keras
+
+    assert np.all(P.branch_behaviour(R.build_cnn_branch, "cnn", (16, 16, 3), "pix", 0) == 1)
+    assert np.all(P.branch_behaviour(R.build_mlp_branch, "mlp", (7,), "feat", 1) == 1)
+    assert np.all(P.classifier_behaviour(R.build_classifier, 3, 0) == 1)
+
+    def no_standardise(n, mean, std, name="deltas"):
+        return R.build_mlp_branch(n, np.zeros_like(mean), np.ones_like(std), name=name)
+
+    facts = P.branch_behaviour(no_standardise, "mlp", (7,), "feat", 1)
+    assert facts[5] == 0 and facts[:5].sum() == 5
+
+    def never_frozen(branches, n_classes=8, learning_rate=1e-3, freeze_branches=False, name="classifier"):
+        return R.build_classifier(branches, n_classes, learning_rate, False, name)
+
+    facts = P.classifier_behaviour(never_frozen, 3, 0)
+    assert facts[-2] == 0 and facts[:-2].sum() == len(facts) - 2
+
+    def wrong_loss(branches, n_classes=8, learning_rate=1e-3, freeze_branches=False, name="classifier"):
+        model = R.build_classifier(branches, n_classes, learning_rate, freeze_branches, name)
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse")
+        return model
+
+    assert P.classifier_behaviour(wrong_loss, 3, 0)[3] == 0
+
+
+def test_parse_probe_turns_fields_into_numbers():
+    assert P.parsed_fields(parse_rafd_name, "Rafd045_07_Moroccan_male_contemptuous_left.jpg").tolist() == \
+        [0, 7, 1, 1, 1, 1, 1]
+    assert P.parsed_fields(parse_rafd_name, "IMG_1.jpg")[0] == 1
+    assert P.parsed_fields(lambda name: {"model": "07"}, "x")[1] == -1  # a string model number is wrong
 
 
 def test_classifier_report_has_curves_and_a_labelled_heatmap():

@@ -5,9 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from course_utils.data import pair_with_neutral, scan_rafd
+from course_utils.data import attach_neutral, list_images, rafd_table
 from course_utils.data.faces import EMOTIONS, base_faces, make_identity, make_rafd_standin, render, warp_image
-from course_utils.landmarks import extract_landmarks, landmark_deltas
+from course_utils.instructor.reference.rafd import landmark_deltas, neutral_partner, parse_rafd_name
+from course_utils.landmarks import extract_landmarks
+
+
+def scan_rafd(folder):
+    return rafd_table(list_images(folder), parse_rafd_name, folder=folder, strict=True)
+
+
+def pair_with_neutral(frame):
+    return attach_neutral(frame, neutral_partner(frame))
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +26,7 @@ def small_standin(tmp_path_factory):
 
 
 def test_standin_files_follow_rafd_naming(small_standin):
-    frame = scan_rafd(small_standin)  # would warn about any name that does not parse
+    frame = scan_rafd(small_standin)  # strict: would raise on any name that does not parse
     assert len(frame) == 2 * 8 * 3 + 1 * 8 * 3 * 2
     assert set(frame["camera"].astype(str)) == {"045", "090", "135"}
     assert set(frame["gaze"].astype(str)) == {"frontal", "left", "right"}

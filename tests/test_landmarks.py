@@ -10,16 +10,18 @@ from PIL import Image
 from skimage import data
 
 from course_utils.data import REGISTRY, fetch
+from course_utils.instructor.reference.rafd import landmark_deltas
 from course_utils.landmarks import (
     LEFT_EYE_OUTER,
     N_LANDMARKS,
     RIGHT_EYE_OUTER,
     FaceLandmarker,
+    LandmarkTable,
     MissingLandmarksError,
     align_face,
+    check_landmark_pairs,
     extract_landmarks,
     inter_ocular_distance,
-    landmark_deltas,
     normalized_positions,
 )
 
@@ -86,7 +88,7 @@ def test_deltas_are_scaled_by_the_neutral_inter_ocular_distance():
     neutral = rng.normal(size=(2, N_LANDMARKS, 3))
     emote = neutral + 0.1 * rng.normal(size=neutral.shape)
     deltas = landmark_deltas(emote, neutral)
-    assert deltas.shape == (2, N_LANDMARKS * 3) and deltas.dtype == np.float32
+    assert deltas.shape == (2, N_LANDMARKS * 3)
     d = inter_ocular_distance(neutral)
     assert np.allclose(deltas[1, :3], (emote[1, 0] - neutral[1, 0]) / d[1], atol=1e-6)
     assert np.allclose(landmark_deltas(3 * emote, 3 * neutral), deltas, atol=1e-6)
@@ -95,26 +97,73 @@ def test_deltas_are_scaled_by_the_neutral_inter_ocular_distance():
 
 def test_zero_displacement_is_zero_not_nan():
     neutral = np.random.default_rng(1).normal(size=(N_LANDMARKS, 3))
-    assert np.array_equal(landmark_deltas(neutral, neutral), np.zeros(N_LANDMARKS * 3, np.float32))
+    assert np.array_equal(landmark_deltas(neutral, neutral), np.zeros(N_LANDMARKS * 3))
 
 
 def test_deltas_refuse_degenerate_faces_and_shapes():
     neutral = np.zeros((N_LANDMARKS, 3))
-    with pytest.raises(ValueError, match="inter-ocular distance"):
+    with pytest.raises(ValueError, match="zero or non-finite distance between landmarks 263 and 33"):
         landmark_deltas(neutral, neutral)
-    with pytest.raises(ValueError, match="inter-ocular distance"):
+    with pytest.raises(ValueError, match="non-finite"):
         landmark_deltas(np.full((N_LANDMARKS, 3), np.nan), np.full((N_LANDMARKS, 3), np.nan))
-    with pytest.raises(ValueError, match="both be"):
+    with pytest.raises(ValueError, match="same shape"):
         landmark_deltas(np.ones((2, N_LANDMARKS, 3)), np.ones((N_LANDMARKS, 3)))
-    with pytest.raises(ValueError, match="inter-ocular distance"):
+    with pytest.raises(ValueError, match="zero or non-finite"):
         normalized_positions(neutral)
+
+
+@pytest.mark.parametrize("function", [check_landmark_pairs, landmark_deltas])
+def test_landmark_pairs_get_clear_errors_naming_the_argument(function):
+    rng = np.random.default_rng(3)
+    faces83 = rng.normal(size=(4, 83, 3))
+    with pytest.raises(ValueError, match=r"left_eye=263 is not a landmark of these faces, which have 83 "
+                                         r"landmarks \(indices 0..82\)"):
+        function(faces83, faces83)
+    with pytest.raises(ValueError, match="right_eye=-1"):
+        function(faces83, faces83, 10, -1)
+    with pytest.raises(ValueError, match="empty batch"):
+        function(np.empty((0, N_LANDMARKS, 3)), np.empty((0, N_LANDMARKS, 3)))
+    with pytest.raises(ValueError, match=r"\(n, L, 3\)"):
+        function(rng.normal(size=(4, 83, 2)), rng.normal(size=(4, 83, 2)))
+    with pytest.raises(ValueError, match="both 5"):
+        function(faces83, faces83, 5, 5)
+    bad = faces83.copy()
+    bad[2, 10] = bad[2, 20]  # face 2's "eyes" (non-default indices 10, 20) coincide
+    with pytest.raises(ValueError, match=r"neutral face\(s\) \[2\]"):
+        function(faces83, bad, 10, 20)
+    result = function(faces83, faces83, 10, 20)  # non-default indices accepted
+    assert (result[0].shape == (4, 83, 3)) if function is check_landmark_pairs else (result.shape == (4, 249))
+
+
+def test_normalized_positions_use_the_given_eyes():
+    rng = np.random.default_rng(4)
+    faces = rng.normal(size=(3, 20, 3))
+    positions = normalized_positions(faces, left_eye=7, right_eye=2).reshape(3, 20, 3)
+    assert np.allclose(np.linalg.norm(positions[:, 7] - positions[:, 2], axis=-1), 1, atol=1e-5)
+    assert np.allclose(positions[:, 7] + positions[:, 2], 0, atol=1e-5)  # centred on the eyes' midpoint
+    with pytest.raises(ValueError, match="left_eye=263"):
+        normalized_positions(faces)
+
+
+def test_pairs_with_faces_refuses_a_folder_without_faces():
+    table = LandmarkTable(["a.jpg", "b.jpg", "c.jpg"], np.array([False, True, True]),
+                          np.zeros((2, N_LANDMARKS, 3), np.float32), np.zeros((2, 52), np.float32))
+    assert table.pairs_with_faces(["a.jpg", "b.jpg"], ["b.jpg", "c.jpg"]).tolist() == [False, True]
+    with pytest.raises(MissingLandmarksError, match=r"found a face in 2 of 3 images of the folder /x/rafd"):
+        table.pairs_with_faces(["a.jpg"], ["b.jpg"], source="the folder /x/rafd")
+    empty = LandmarkTable(["a.jpg", "b.jpg"], np.array([False, False]), np.zeros((0, N_LANDMARKS, 3), np.float32),
+                          np.zeros((0, 52), np.float32))
+    with pytest.raises(MissingLandmarksError, match="No usable pair.*0 of 2 images"):
+        empty.pairs_with_faces(["a.jpg"], ["b.jpg"])
+    with pytest.raises(ValueError, match="pair up one to one"):
+        table.pairs_with_faces(["a.jpg"], ["b.jpg", "c.jpg"])
 
 
 def test_astronaut_deltas_from_the_real_photo(landmarker):
     photo = data.astronaut()
     a = landmarker.detect(photo).landmarks
     b = landmarker.detect(np.ascontiguousarray(photo[:, ::-1])).landmarks  # same face, mirrored
-    assert np.array_equal(landmark_deltas(a, a), np.zeros(N_LANDMARKS * 3, np.float32))
+    assert np.array_equal(landmark_deltas(a, a), np.zeros(N_LANDMARKS * 3))
     moved = landmark_deltas(b, a).reshape(N_LANDMARKS, 3)
     assert np.all(np.isfinite(moved)) and np.abs(moved).max() > 0.1  # mirrored: landmarks move a lot
     positions = normalized_positions(a).reshape(N_LANDMARKS, 3)

@@ -23,11 +23,11 @@ from .loaders import (
 from .rafd import (
     RAFD_DIR_ENV,
     RAFD_EMOTIONS,
+    attach_neutral,
+    list_images,
     load_rafd,
-    pair_with_neutral,
-    parse_rafd_name,
     rafd_dir,
-    scan_rafd,
+    rafd_table,
     select_cameras,
 )
 from .registry import REGISTRY
@@ -66,9 +66,9 @@ __all__ = [
     "make_gaussian_mixture_parameters",
     "make_pca_dataset",
     "make_pedestrian_trajectories",
-    "pair_with_neutral",
-    "parse_rafd_name",
+    "attach_neutral",
+    "list_images",
     "rafd_dir",
-    "scan_rafd",
+    "rafd_table",
     "select_cameras",
 ]

@@ -1,4 +1,4 @@
-"""The Radboud Faces Database (RaFD): parse its file names, select cameras, pair emotes with neutral faces.
+"""The Radboud Faces Database (RaFD): list its images, tabulate parsed names, select cameras, attach neutral partners.
 
 RaFD (Langner et al., 2010) holds photographs of 67 models showing 8 emotions, each taken by 5 cameras at
 once and with 3 gaze directions: 8040 JPEGs of 681 x 1024 pixels named
@@ -6,14 +6,19 @@ once and with 3 gaze directions: 8040 JPEGs of 681 x 1024 pixels named
 it. With a licence, put the files in ``<course dir>/rafd/`` (``data/course/rafd/`` in the repository) or in
 the folder named by ``$COURSE_KIT_RAFD_DIR``. Without one, :func:`load_rafd` uses the kit's synthetic
 stand-in (:mod:`course_utils.data.faces`), which has the same file naming.
+
+What is public here is the bookkeeping: listing a folder's images (:func:`load_rafd`), turning the fields that a
+file-name parser returns into a checked table (:func:`rafd_table`), keeping cameras (:func:`select_cameras`) and
+attaching neutral partners found by a pairing rule (:func:`attach_neutral`). Reading a name and finding the
+neutral partner are notebook 05's exercises: the student's ``parse_rafd_name`` and ``neutral_partner`` are
+passed in.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -34,11 +39,6 @@ RAFD_SEXES = ("female", "male")
 DEFAULT_CAMERAS = ("045", "090", "135")
 """The seed's choice: the profile cameras 000 and 180 do not show the whole face."""
 
-RAFD_PATTERN = re.compile(
-    r"^Rafd(?P<camera>\d{3})_(?P<model>\d{2})_(?P<group>[A-Za-z]+)_(?P<sex>[a-z]+)_"
-    r"(?P<emotion>[a-z]+)_(?P<gaze>[a-z]+)\.(?:jpe?g|png)$",
-    re.IGNORECASE,
-)
 COLUMNS = ["path", "camera", "model", "group", "sex", "emotion", "gaze"]
 
 RAFD_HELP = (
@@ -62,68 +62,83 @@ def rafd_dir() -> Path:
     return Path(env).expanduser() if env else course_dir() / "rafd"
 
 
-def parse_rafd_name(name: str) -> dict[str, str] | None:
-    """Fields of one RaFD file name, or None when the name does not follow RaFD's naming.
-
-    >>> parse_rafd_name("Rafd090_01_Caucasian_female_angry_frontal.jpg")["emotion"]
-    'angry'
-    """
-    match = RAFD_PATTERN.match(Path(name).name)
-    if match is None:
-        return None
-    fields = match.groupdict()
-    allowed = {"camera": RAFD_CAMERAS, "group": RAFD_GROUPS, "sex": RAFD_SEXES, "emotion": RAFD_EMOTIONS,
-               "gaze": RAFD_GAZES}
-    for key, values in allowed.items():
-        value = fields[key]
-        canonical = {v.lower(): v for v in values}.get(value.lower())
-        if canonical is None:
-            return None
-        fields[key] = canonical
-    return fields
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
-def scan_rafd(folder: str | os.PathLike, strict: bool = False) -> pd.DataFrame:
-    """One row per RaFD image in ``folder``: path, camera, model, group, sex, emotion, gaze.
-
-    Files that are not images (``.jpg``, ``.jpeg``, ``.png``) are ignored. Image files whose names do not
-    follow RaFD's naming are never dropped silently: with ``strict`` they raise, otherwise a warning gives
-    their count and the first few names.
+def list_images(folder: str | os.PathLike) -> list[str]:
+    """Sorted paths of the image files (``.jpg``, ``.jpeg``, ``.png``) in ``folder`` (not recursive).
 
     Raises
     ------
     DataUnavailableError
         The folder does not exist (the message says what RaFD is and where to put it).
     DataShapeError
-        No RaFD image in the folder, or (``strict``) unparseable image names.
+        The folder holds no image file.
     """
     folder = Path(folder).expanduser()
     if not folder.is_dir():
         raise DataUnavailableError(f"RaFD folder {folder} does not exist. {rafd_help()}")
+    paths = sorted(str(path) for path in folder.iterdir() if path.suffix.lower() in IMAGE_SUFFIXES)
+    if not paths:
+        raise DataShapeError(f"{folder} holds no image files (.jpg, .jpeg, .png). {rafd_help()}")
+    return paths
+
+
+def rafd_table(paths: Sequence[str | os.PathLike], parse: Callable[[str], Mapping[str, object] | None],
+               folder: str | os.PathLike | None = None, strict: bool = False,
+               require_emotions: Sequence[str] = RAFD_EMOTIONS) -> pd.DataFrame:
+    """One row per RaFD image: path plus the fields ``parse(file name)`` returns (camera, model, group, sex,
+    emotion, gaze), with RaFD's categories as column dtypes, sorted by model, camera, emotion, gaze.
+
+    ``parse`` returns None for a name that does not follow RaFD's naming; such files are never dropped
+    silently: with ``strict`` they raise, otherwise a warning gives their count and the first few names.
+
+    Raises
+    ------
+    DataShapeError
+        No name parses; ``parse`` returns something else than a mapping with the six fields or values outside
+        RaFD's categories; (``strict``) unparseable names; or an emotion of ``require_emotions`` has no image
+        (the notebook classifies all eight). Each message names ``folder``.
+    """
+    where = Path(folder) if folder is not None else (Path(paths[0]).parent if len(paths) else Path("."))
     rows, bad = [], []
-    for path in sorted(folder.iterdir()):
-        if path.suffix.lower() not in (".jpg", ".jpeg", ".png"):
-            continue
-        fields = parse_rafd_name(path.name)
+    for path in paths:
+        name = Path(path).name
+        fields = parse(name)
         if fields is None:
-            bad.append(path.name)
-        else:
-            rows.append({"path": str(path), **fields})
+            bad.append(name)
+            continue
+        if not isinstance(fields, Mapping) or set(COLUMNS[1:]) - set(fields):
+            raise DataShapeError(f"parse({name!r}) returned {fields!r}; expected a dict with the fields "
+                                 f"{COLUMNS[1:]} (or None for a name that is not RaFD's).")
+        rows.append({"path": str(path), **{key: fields[key] for key in COLUMNS[1:]}})
     if bad:
-        message = (f"{len(bad)} image file(s) in {folder} do not follow RaFD's naming "
+        message = (f"{len(bad)} image file(s) in {where} do not follow RaFD's naming "
                    f"Rafd{{camera}}_{{model}}_{{group}}_{{sex}}_{{emotion}}_{{gaze}}.jpg and were left out, e.g. "
                    f"{bad[:5]}")
         if strict:
             raise DataShapeError(message)
         warnings.warn(message, stacklevel=2)
     if not rows:
-        raise DataShapeError(f"{folder} holds no RaFD images (named like "
+        raise DataShapeError(f"No file name in {where} parses as RaFD's (named like "
                              f"Rafd090_01_Caucasian_female_angry_frontal.jpg). {rafd_help()}")
     frame = pd.DataFrame(rows, columns=COLUMNS)
     for column, values in (("camera", RAFD_CAMERAS), ("group", RAFD_GROUPS), ("sex", RAFD_SEXES),
                            ("emotion", RAFD_EMOTIONS), ("gaze", RAFD_GAZES)):
-        frame[column] = pd.Categorical(frame[column], categories=values)
+        outside = sorted(set(frame[column].astype(str)) - set(values))
+        if outside:
+            raise DataShapeError(f"parse returned {column} values {outside[:5]} for files in {where}; RaFD's are "
+                                 f"{list(values)}.")
+        frame[column] = pd.Categorical(frame[column].astype(str), categories=values)
     frame["model"] = frame["model"].astype(int)
+    missing = [emotion for emotion in require_emotions if not (frame["emotion"] == emotion).any()]
+    if missing:
+        raise DataShapeError(
+            f"The RaFD images in {where} show no {', no '.join(missing)} face: {len(frame)} images, emotions "
+            f"{sorted(set(frame['emotion'].astype(str)))}. Notebook 05 classifies all eight RaFD emotions and "
+            f"pairs every image with a neutral one: copy the missing images into {where} (RaFD has "
+            f"Rafd*_{{model}}_*_{{emotion}}_*.jpg for every model and emotion), or point RAFD_DIR at the complete "
+            f"folder.")
     return frame.sort_values(["model", "camera", "emotion", "gaze"]).reset_index(drop=True)
 
 
@@ -145,43 +160,45 @@ def select_cameras(frame: pd.DataFrame, cameras: Iterable[str] = DEFAULT_CAMERAS
     return selected.reset_index(drop=True)
 
 
-def pair_with_neutral(frame: pd.DataFrame, match: Sequence[str] = ("camera", "gaze")) -> pd.DataFrame:
-    """Add ``neutral_path``: the neutral image of the same model, taken with the same ``match`` fields.
+def attach_neutral(frame: pd.DataFrame, partner: Sequence[int] | np.ndarray) -> pd.DataFrame:
+    """``frame`` with a column ``neutral_path``, from ``partner[i]``: the row position of row i's neutral image
+    (as notebook 05's ``neutral_partner`` returns it), or -1 when row i has none.
 
-    The default pairs each image with the neutral face of the same model, **same camera and same gaze**, so
-    that the landmark difference measures the expression alone: head pose relative to the camera and eye
-    direction are the same in both photographs. (The seed paired everything with camera 090, frontal gaze,
-    which adds the camera angle to every difference from another camera.) A neutral image is paired with
-    itself, and its difference is exactly zero, a defined value.
-
-    Rows without a matching neutral image are dropped with a warning that gives their count.
+    Rows without a partner are dropped with a warning that gives their count and an example.
 
     Raises
     ------
     ValueError
-        ``match`` names an unknown column, or no row has a neutral counterpart.
+        ``partner`` has the wrong length, is not integer, points outside the frame or at a row that is not
+        neutral; or no row has a partner.
     """
-    keys = ["model", *match]
-    unknown = sorted(set(match) - set(frame.columns) - {"model"})
-    if unknown or "emotion" in match:
-        raise ValueError(f"`match` must name columns other than 'emotion'; got {list(match)}.")
-    neutral = frame[frame["emotion"] == "neutral"][[*keys, "path"]].rename(columns={"path": "neutral_path"})
-    duplicated = neutral.duplicated(keys)
-    if duplicated.any():
-        raise ValueError(f"Several neutral images share {keys}, e.g. {neutral[duplicated].iloc[0].to_dict()}; "
-                         "add a field to `match`.")
-    paired = frame.merge(neutral, on=keys, how="left")
-    missing = paired["neutral_path"].isna()
-    if missing.all():
-        raise ValueError(f"No image has a neutral counterpart with the same {keys}.")
-    if missing.any():
-        warnings.warn(f"{int(missing.sum())} image(s) have no neutral image with the same {keys} and were left "
-                      f"out, e.g. {Path(paired.loc[missing, 'path'].iloc[0]).name}.", stacklevel=2)
-    return paired[~missing].reset_index(drop=True)
+    partner = np.asarray(partner)
+    if partner.shape != (len(frame),) or not np.issubdtype(partner.dtype, np.integer):
+        raise ValueError(f"partner must be one integer row position per row of frame ({len(frame)}); got "
+                         f"shape {partner.shape}, dtype {partner.dtype}.")
+    if np.any((partner < -1) | (partner >= len(frame))):
+        raise ValueError(f"partner holds positions outside 0..{len(frame) - 1} (and -1 for 'none'), e.g. "
+                         f"{partner[(partner < -1) | (partner >= len(frame))][:3].tolist()}.")
+    has = partner >= 0
+    emotions = frame["emotion"].astype(str).to_numpy()
+    not_neutral = has & (emotions[np.where(has, partner, 0)] != "neutral")
+    if np.any(not_neutral):
+        row = int(np.flatnonzero(not_neutral)[0])
+        raise ValueError(f"partner[{row}] = {int(partner[row])} points at a {emotions[partner[row]]} image, not a "
+                         f"neutral one.")
+    if not has.any():
+        raise ValueError(f"No image has a neutral partner (all {len(frame)} entries of partner are -1): does the "
+                         f"data hold neutral images of the same models, cameras and gazes?")
+    if not has.all():
+        warnings.warn(f"{int((~has).sum())} image(s) have no neutral partner and were left out, e.g. "
+                      f"{Path(frame['path'].iloc[int(np.flatnonzero(~has)[0])]).name}.", stacklevel=2)
+    paths = frame["path"].to_numpy()
+    out = frame.assign(neutral_path=np.where(has, paths[np.where(has, partner, 0)], None))
+    return out[has].reset_index(drop=True)
 
 
 def load_rafd(path: str | os.PathLike | None = None, standin: bool = True, progress: bool = True) -> Bunch:
-    """RaFD as a table of files, or the kit's synthetic stand-in when RaFD is not there.
+    """The image files of RaFD, or of the kit's synthetic stand-in when RaFD is not there.
 
     Parameters
     ----------
@@ -196,8 +213,9 @@ def load_rafd(path: str | os.PathLike | None = None, standin: bool = True, progr
     Returns
     -------
     Bunch
-        ``frame`` (DataFrame: path, camera, model, group, sex, emotion, gaze), ``folder``, ``source_kind``
-        (``"course file"`` or ``"generated"``), ``source`` (one line) and ``generation_seconds``.
+        ``paths`` (sorted list of the folder's image files; reading their names is notebook 05's
+        exercise, see :func:`rafd_table`), ``folder``, ``source_kind`` (``"course file"`` or
+        ``"generated"``), ``source`` (one line) and ``generation_seconds``.
 
     Raises
     ------
@@ -205,20 +223,22 @@ def load_rafd(path: str | os.PathLike | None = None, standin: bool = True, progr
         ``path`` or ``$COURSE_KIT_RAFD_DIR`` names a folder that does not exist (asking for the real data
         and not finding it is an error, never a silent switch to the stand-in), or ``standin`` is False and
         the default folder is missing.
+    DataShapeError
+        The folder holds no image file.
     """
     explicit = path if path is not None else os.environ.get(RAFD_DIR_ENV)
     folder = Path(explicit).expanduser() if explicit else course_dir() / "rafd"
     if explicit or folder.is_dir() or not standin:
-        frame = scan_rafd(folder)
-        return Bunch(frame=frame, folder=folder, source_kind="course file", generation_seconds=0.0,
-                     source=f"RaFD from {folder.name}/ ({len(frame)} images)")
+        paths = list_images(folder)
+        return Bunch(paths=paths, folder=folder, source_kind="course file", generation_seconds=0.0,
+                     source=f"RaFD from {folder}/ ({len(paths)} image files)")
     from .faces import STANDIN_PARAMS, ensure_rafd_standin
 
     folder, seconds = ensure_rafd_standin(progress=progress)
-    frame = scan_rafd(folder)
-    return Bunch(frame=frame, folder=folder, source_kind="generated", generation_seconds=seconds,
+    paths = list_images(folder)
+    return Bunch(paths=paths, folder=folder, source_kind="generated", generation_seconds=seconds,
                  source=f"generated: synthetic RaFD stand-in (make_rafd_standin, seed={STANDIN_PARAMS['seed']}), "
-                        f"{len(frame)} images; RaFD itself not found")
+                        f"{len(paths)} images; RaFD itself not found")
 
 
 def read_images(paths: Sequence[str | os.PathLike], size: tuple[int, int] = (128, 85)) -> np.ndarray:

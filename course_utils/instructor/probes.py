@@ -1,0 +1,116 @@
+"""Probes of function checks: exercise a student's object on behaviour and return numbers to compare.
+
+A :class:`~course_utils.instructor.checks.FunctionCheck` with ``probe=`` calls ``probe(obj, *case)`` with the
+student's object (and, for the expected values, the reference's) inside the sandbox. Probes live here, in an
+importable module, because the sandbox unpickles them by name (``grading/`` is not readable there).
+Each probe returns plain numbers (booleans as 0/1), so a difference shows as a failed case with its reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+# ----------------------------------------------------------------------------- notebook 07
+
+
+class _AnnealedModel:
+    """The two variables a KL-annealing callback may set, standing in for a model."""
+
+    def __init__(self) -> None:
+        import keras
+
+        self.beta = keras.Variable(-1.0, trainable=False, dtype="float32", name="beta")
+        self.topology_scale = keras.Variable(1.0, trainable=False, dtype="float32", name="topology_scale")
+
+
+def kl_annealing_schedule(callback_class: Callable[..., Any], warmup: int, start: float, end: float,
+                          whole_prior: bool, n_epochs: int) -> tuple[np.ndarray, np.ndarray]:
+    """``beta`` and ``topology_scale`` the callback sets before each of ``n_epochs`` epochs (inside ``fit``)."""
+    callback = callback_class(warmup, start=start, end=end, whole_prior=whole_prior)
+    model = _AnnealedModel()
+    callback.set_model(model)
+    betas, scales = [], []
+    for epoch in range(n_epochs):
+        callback.on_epoch_begin(epoch, {})
+        betas.append(float(np.asarray(model.beta)))
+        scales.append(float(np.asarray(model.topology_scale)))
+    return np.array(betas), np.array(scales)
+
+
+def conditional_networks_behaviour(build: Callable[..., Any], data_dim: int, latent_dim: int,
+                                   encoder_hidden: Sequence[int], decoder_hidden: Sequence[int],
+                                   seed: int) -> np.ndarray:
+    """What model 2's networks do, as numbers (1 = as required):
+
+    inputs (2 each), output shapes, the encoder's and decoder's outputs change with the neutral face ``y``,
+    the decoder's with ``z``, the decoder's ``hidden_1`` takes ``z`` first (its kernel has latent_dim +
+    data_dim rows), and model 2 built from them lowers its loss over a few training epochs.
+    """
+    import keras
+
+    from course_utils.landmark_vae import build_landmark_vae
+
+    keras.utils.set_random_seed(seed)
+    encoder, decoder = build(data_dim, latent_dim, tuple(encoder_hidden), tuple(decoder_hidden), 0.0)
+    rng = np.random.default_rng(seed)
+    x, y, y2 = (rng.normal(size=(8, data_dim)).astype(np.float32) for _ in range(3))
+    z, z2 = (rng.normal(size=(8, latent_dim)).astype(np.float32) for _ in range(2))
+    enc = [np.asarray(a) for a in encoder([x, y], training=False)]
+    enc2 = [np.asarray(a) for a in encoder([x, y2], training=False)]
+    dec, dec_y, dec_z = (np.asarray(decoder(pair, training=False)) for pair in ([z, y], [z, y2], [z2, y]))
+    try:
+        kernel_rows = int(np.asarray(decoder.get_layer("hidden_1").kernel).shape[0])
+    except ValueError:
+        kernel_rows = -1
+    data = rng.normal(size=(64, data_dim)).astype(np.float32)
+    neutral = data + rng.normal(scale=0.1, size=data.shape).astype(np.float32)
+    model = build_landmark_vae(data_dim, model=2, latent_dim=latent_dim, encoder_hidden=encoder_hidden,
+                               decoder_hidden=decoder_hidden, dropout=0.0, seed=seed, reconstruction_variance=0.1,
+                               networks=build)
+    import tensorflow as tf
+
+    dataset = tf.data.Dataset.from_tensor_slices((data, neutral)).batch(64).map(lambda a, b: ((a, b),))
+    history = model.fit(dataset, epochs=15, verbose=0, shuffle=False).history["loss"]
+    return np.array([
+        len(encoder.inputs) == 2, len(decoder.inputs) == 2,
+        len(enc) == 2 and all(a.shape == (8, latent_dim) for a in enc), dec.shape == (8, data_dim),
+        not all(np.allclose(a, b) for a, b in zip(enc, enc2, strict=False)), not np.allclose(dec, dec_y),
+        not np.allclose(dec, dec_z), kernel_rows == latent_dim + data_dim,
+        bool(history[-1] < history[0]),
+    ], dtype=float)
+
+
+def triplets_behaviour(make: Callable[..., Any], expression: np.ndarray, intensity: np.ndarray, n_triplets: int,
+                       seed: int) -> np.ndarray:
+    """Whether ``make(expression, intensity, n_triplets, seed) -> (triplets, rules)`` follows the thesis's rules.
+
+    Returns 1/0 for: shapes and dtypes, indices in range, three different faces per triplet, every face a
+    reference, and then the share of triplets that obey their rule, and whether each rule is used.
+    """
+    expression, intensity = np.asarray(expression), np.asarray(intensity)
+    n = len(expression)
+    triplets, rules = make(expression, intensity, n_triplets, seed=seed)
+    triplets, rules = np.asarray(triplets), np.asarray(rules)
+    shapes = triplets.shape == (n_triplets, 3) and rules.shape == (n_triplets,)
+    if not shapes or not np.issubdtype(triplets.dtype, np.integer):
+        return np.zeros(7)
+    in_range = bool(np.all((triplets >= 0) & (triplets < n)))
+    if not in_range:
+        return np.array([1, 0, 0, 0, 0, 0, 0], dtype=float)
+    ref, pos, neg = triplets.T
+    distinct = bool(np.all((ref != pos) & (ref != neg) & (pos != neg)))
+    covered = len(np.unique(ref)) == n
+    e_ref, e_pos, e_neg = expression[ref], expression[pos], expression[neg]
+    i_ref, i_pos, i_neg = intensity[ref], intensity[pos], intensity[neg]
+    class_rule = np.where(e_ref == 0, (e_pos == 0) & (e_neg != 0),
+                          (e_pos == e_ref) & (e_neg != e_ref) & (e_neg != 0))
+    intensity_rule = ((e_ref != 0) & (e_pos == e_ref) & (e_neg == e_ref)
+                      & (np.abs(i_pos - i_ref) < np.abs(i_neg - i_ref)))
+    neutral_rule = (e_ref != 0) & (e_pos == 0) & (e_neg != 0) & (e_neg != e_ref)
+    valid = np.select([rules == 0, rules == 1, rules == 2], [class_rule, intensity_rule, neutral_rule], False)
+    used = all(np.any(rules == k) for k in range(3))
+    return np.array([shapes, in_range, distinct, covered, float(np.mean(valid)) >= 0.999, used,
+                     bool(np.all(np.isin(rules, [0, 1, 2])))], dtype=float)
