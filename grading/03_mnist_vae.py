@@ -1,6 +1,6 @@
 """Checks of notebook 03 (MNIST VAE): the student's networks, sampling, -ELBO, train/test step and callback.
 
-Keras code is checked on behaviour, through the probes of ``course_utils.instructor.reference.vae``
+Keras code is checked on behaviour, through the probes of ``course_utils.probes.vae``
 (run in the sandbox on the student's objects): the networks' outputs with fixed weights on hidden
 images; the statistics and gradients of many reparameterised samples; both -ELBO terms on hidden
 inputs (one case with logits far from 0); a few SGD steps of the student's ``VAE`` class on fixed
@@ -9,12 +9,12 @@ Graded runs use the small profile (2 epochs on 6000 images), so the ELBO figures
 loose bounds.
 """
 
-from functools import partial
 
 import numpy as np
 
 from course_utils.instructor.checks import FunctionCheck, ResultCheck
 from course_utils.instructor.reference import vae as R
+from course_utils.probes import vae as P
 
 EXERCISE = "03_mnist_vae"
 
@@ -65,31 +65,31 @@ def _with(probe, implementation):
 
 
 CHECKS = [
-    FunctionCheck("build_encoder", "build_encoder", _encoder_cases, _with(R.probe_network, R.build_encoder),
-                  probe=R.probe_network, points=2, rtol=1e-4, atol=1e-4,
+    FunctionCheck("build_encoder", "build_encoder", _encoder_cases, _with(P.probe_network, R.build_encoder),
+                  probe=P.probe_network, points=2, rtol=1e-4, atol=1e-4,
                   description="encoder outputs [z_mean, z_log_var] with fixed weights on hidden images"),
-    FunctionCheck("build_decoder", "build_decoder", _decoder_cases, _with(R.probe_network, R.build_decoder),
-                  probe=R.probe_network, points=2, rtol=1e-4, atol=1e-4,
+    FunctionCheck("build_decoder", "build_decoder", _decoder_cases, _with(P.probe_network, R.build_decoder),
+                  probe=P.probe_network, points=2, rtol=1e-4, atol=1e-4,
                   description="decoder logits with fixed weights on hidden latent points"),
-    FunctionCheck("reparameterize", "reparameterize", _posteriors, _with(R.probe_reparameterize, R.reparameterize),
-                  probe=R.probe_reparameterize, points=2, rtol=0, atol=0.05,
+    FunctionCheck("reparameterize", "reparameterize", _posteriors, _with(P.probe_reparameterize, R.reparameterize),
+                  probe=P.probe_reparameterize, points=2, rtol=0, atol=0.05,
                   description="(z - mean) / std has mean 0 and std 1; dz/dmean = 1, dz/dlog_var = (z - mean) / 2; "
                               "fresh noise on every call"),
-    FunctionCheck("neg_elbo_reconstruction", "neg_elbo", _elbo_inputs, _with(R.probe_neg_elbo, R.neg_elbo),
-                  probe=R.probe_neg_elbo, points=3, rtol=1e-4, atol=1e-3,
+    FunctionCheck("neg_elbo_reconstruction", "neg_elbo", _elbo_inputs, _with(P.probe_neg_elbo, R.neg_elbo),
+                  probe=P.probe_neg_elbo, points=3, rtol=1e-4, atol=1e-3,
                   description="-log p(x|z) per image, Bernoulli on logits"),
-    FunctionCheck("neg_elbo_kl", "neg_elbo", _elbo_inputs, _with(partial(R.probe_neg_elbo, index=1), R.neg_elbo),
-                  probe=partial(R.probe_neg_elbo, index=1), points=3, rtol=1e-4, atol=1e-3,
+    FunctionCheck("neg_elbo_kl", "neg_elbo", _elbo_inputs, _with(P.probe_neg_elbo_kl, R.neg_elbo),
+                  probe=P.probe_neg_elbo_kl, points=3, rtol=1e-4, atol=1e-3,
                   description="KL(q(z|x) || N(0, I)) per image"),
-    FunctionCheck("train_step", "VAE", _train_cases, _with(R.probe_train_step, R.VAE),
-                  probe=R.probe_train_step, points=4, rtol=1e-3, atol=1e-2,
+    FunctionCheck("train_step", "VAE", _train_cases, _with(P.probe_train_step, R.VAE),
+                  probe=P.probe_train_step, points=4, rtol=1e-3, atol=1e-2,
                   description="loss, reconstruction and kl after each of 3 SGD steps on fixed networks and a hidden "
                               "batch (with the reference reparameterize and neg_elbo)"),
-    FunctionCheck("test_step", "VAE", _test_cases, _with(R.probe_test_step, R.VAE),
-                  probe=R.probe_test_step, points=2, rtol=1e-3, atol=1e-2,
+    FunctionCheck("test_step", "VAE", _test_cases, _with(P.probe_test_step, R.VAE),
+                  probe=P.probe_test_step, points=2, rtol=1e-3, atol=1e-2,
                   description="loss, reconstruction and kl reported by evaluate"),
-    FunctionCheck("snapshots", "Snapshots", _snapshot_cases, _with(R.probe_snapshots, R.Snapshots),
-                  probe=R.probe_snapshots, points=2, rtol=0, atol=0,
+    FunctionCheck("snapshots", "Snapshots", _snapshot_cases, _with(P.probe_snapshots, R.Snapshots),
+                  probe=P.probe_snapshots, points=2, rtol=0, atol=0,
                   description="figures drawn after the chosen 1-based epochs, and kept"),
     ResultCheck("neg_elbo_latent2", "mnist_test_neg_elbo_latent2", points=1, bounds=(100.0, 230.0),
                 description="test -ELBO of your latent-2 model after the small profile (2 epochs, 6000 images; "

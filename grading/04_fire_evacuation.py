@@ -13,6 +13,7 @@ import numpy as np
 from course_utils.evacuation import AreaSampler
 from course_utils.instructor.checks import FunctionCheck, ResultCheck
 from course_utils.instructor.reference import evacuation as R
+from course_utils.probes import evacuation as P
 
 EXERCISE = "04_fire_evacuation"
 AREA = ((130.0, 150.0), (50.0, 70.0))
@@ -47,7 +48,7 @@ CHECKS = [
                   description="critical number by sampling, against the exact binomial answer of samplers with a "
                               "known share inside (within 8 %)"),
     FunctionCheck("people_sampler", "people_sampler", _people_cases,
-                  lambda *case: R.probe_people_sampler(R.people_sampler, *case), probe=R.probe_people_sampler,
+                  lambda *case: P.probe_people_sampler(R.people_sampler, *case), probe=P.probe_people_sampler,
                   points=2, rtol=0.03, atol=0,
                   description="mean and spread of people drawn from a seeded VAE (prior and latent mixture), "
                               "x ~ p(x|z), in metres"),

@@ -3,7 +3,7 @@
 Function checks: ``parse_rafd_name`` (fields of generated names, valid and not), ``neutral_partner``
 (generated tables, shuffled, with missing neutrals and every ``match``), ``landmark_deltas`` (random faces),
 ``subject_split`` (behaviour: disjoint people, every row once, fold sizes, every label), and the Keras builders
-on behaviour (``course_utils.instructor.probes_rafd``: names, shapes, what the output depends on,
+on behaviour (``course_utils.probes.rafd``: names, shapes, what the output depends on,
 standardisation, training lowers the loss, freezing). Graded runs use the small training profile, so the
 accuracies are checked against generous bounds, not the committed figures; the data figures
 (pairs, detection rate, mean delta, people shared by train and test) do not depend on training.
@@ -14,7 +14,6 @@ import pandas as pd
 
 from course_utils.data.rafd import RAFD_CAMERAS, RAFD_EMOTIONS, RAFD_GAZES, RAFD_GROUPS, RAFD_SEXES
 from course_utils.instructor.checks import FunctionCheck, ResultCheck
-from course_utils.instructor.probes_rafd import branch_behaviour, classifier_behaviour, parsed_fields, split_behaviour
 from course_utils.instructor.reference.classifiers import (
     build_classifier,
     build_cnn_branch,
@@ -22,6 +21,7 @@ from course_utils.instructor.reference.classifiers import (
     subject_split,
 )
 from course_utils.instructor.reference.rafd import landmark_deltas, neutral_partner, parse_rafd_name
+from course_utils.probes.rafd import branch_behaviour, classifier_behaviour, parsed_fields, split_behaviour
 
 EXERCISE = "05_rafd_multimodal"
 

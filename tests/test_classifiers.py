@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from course_utils import classifiers as C
-from course_utils.instructor import probes_rafd as P
 from course_utils.instructor.reference import classifiers as R
 from course_utils.instructor.reference.rafd import parse_rafd_name
 from course_utils.plotting import plot_classifier_report, plot_contact_sheet
+from course_utils.probes import rafd as P
 
 
 def test_subject_split_keeps_every_person_in_one_part():

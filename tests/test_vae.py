@@ -246,6 +246,7 @@ def test_latent_gmm_sampler_feeds_generate(tiny_images):
 # ---------------------------------------------------------------- notebook 03's exercises: reference and probes
 
 from course_utils.instructor.reference import vae as R  # noqa: E402
+from course_utils.probes import vae as P  # noqa: E402
 
 
 def test_reference_networks_and_neg_elbo_match_their_definitions():
@@ -273,26 +274,26 @@ def test_reference_vae_trains_under_xla(tiny_images):
 def test_probes_are_deterministic_and_catch_mistakes():
     rng = np.random.default_rng(1)
     images = (rng.random((6, 28, 28)) < 0.3).astype(np.float32)
-    first = R.probe_network(R.build_encoder, "encoder", 2, 5, images)
-    np.testing.assert_array_equal(first[0], R.probe_network(R.build_encoder, "encoder", 2, 5, images)[0])
+    first = P.probe_network(R.build_encoder, "encoder", 2, 5, images)
+    np.testing.assert_array_equal(first[0], P.probe_network(R.build_encoder, "encoder", 2, 5, images)[0])
     with pytest.raises(ValueError, match="weight shapes"):
-        R.probe_network(lambda d: R.build_decoder(d), "encoder", 2, 5, images)
+        P.probe_network(lambda d: R.build_decoder(d), "encoder", 2, 5, images)
     mean, log_var = rng.normal(size=(2, 5000, 4)).astype(np.float32)
-    good = R.probe_reparameterize(R.reparameterize, mean, log_var)
+    good = P.probe_reparameterize(R.reparameterize, mean, log_var)
     np.testing.assert_allclose(good, [0, 1, 0, 0, 0], atol=0.05)
-    bad = R.probe_reparameterize(lambda m, lv: m + tf.exp(lv) * tf.random.normal(tf.shape(m)), mean, log_var)
+    bad = P.probe_reparameterize(lambda m, lv: m + tf.exp(lv) * tf.random.normal(tf.shape(m)), mean, log_var)
     assert abs(bad[1] - 1) > 0.2 or bad[3] > 0.05
     with pytest.raises(ValueError, match="no gradient"):
-        R.probe_reparameterize(lambda m, lv: np.asarray(m) + np.random.default_rng(0).normal(size=m.shape), mean,
+        P.probe_reparameterize(lambda m, lv: np.asarray(m) + np.random.default_rng(0).normal(size=m.shape), mean,
                                log_var)
     batch = (rng.random((16, 28, 28)) < 0.3).astype(np.float32)
-    steps = R.probe_train_step(R.VAE, 2, 0, 1.0, batch, 3)
-    np.testing.assert_allclose(steps, R.probe_train_step(R.VAE, 2, 0, 1.0, batch, 3), rtol=1e-4)
+    steps = P.probe_train_step(R.VAE, 2, 0, 1.0, batch, 3)
+    np.testing.assert_allclose(steps, P.probe_train_step(R.VAE, 2, 0, 1.0, batch, 3), rtol=1e-4)
     assert steps[2] < steps[0]  # SGD lowers the loss on the fixed batch
-    assert not np.allclose(steps, R.probe_train_step(R.VAE, 2, 0, 0.5, batch, 3), rtol=1e-3)  # beta matters
+    assert not np.allclose(steps, P.probe_train_step(R.VAE, 2, 0, 0.5, batch, 3), rtol=1e-3)  # beta matters
     with pytest.raises(ValueError, match="kit's"):
-        R.probe_train_step(V.VAE, 2, 0, 1.0, batch, 1)
-    kept, drawn_at = R.probe_snapshots(R.Snapshots, [1, 3], 4)
+        P.probe_train_step(V.VAE, 2, 0, 1.0, batch, 1)
+    kept, drawn_at = P.probe_snapshots(R.Snapshots, [1, 3], 4)
     assert kept.tolist() == [1, 3] and drawn_at.tolist() == [2, 6]
 
 

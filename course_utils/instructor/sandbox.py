@@ -157,22 +157,26 @@ PROBES_MODULE = "course_utils.probes"
 
 
 def probe_name(probe: Any) -> str | None:
-    """``"course_utils.probes:name"`` of a check's probe (``None`` without one); probes travel by name."""
+    """``"course_utils.probes[.sub]:name"`` of a check's probe (``None`` without one); probes travel by name."""
     if probe is None:
         return None
-    if getattr(probe, "__module__", None) != PROBES_MODULE:
-        raise TypeError(f"a check's probe must be a function of {PROBES_MODULE}, not {probe!r}")
-    return f"{PROBES_MODULE}:{probe.__qualname__}"
+    module = getattr(probe, "__module__", None) or ""
+    if not (module == PROBES_MODULE or module.startswith(PROBES_MODULE + ".")) or "." in probe.__qualname__:
+        raise TypeError(f"a check's probe must be a top-level function of {PROBES_MODULE} (or a submodule), "
+                        f"not {probe!r}")
+    return f"{module}:{probe.__qualname__}"
 
 
 def probe_by_name(name: str | None) -> Any:
-    """The probe function named by :func:`probe_name` (only functions of ``course_utils.probes``)."""
+    """The probe function named by :func:`probe_name` (only functions of ``course_utils.probes`` and its submodules)."""
     if name is None:
         return None
     module, _, function = str(name).partition(":")
-    if module != PROBES_MODULE or not function.isidentifier():
+    inside = module == PROBES_MODULE or (module.startswith(PROBES_MODULE + ".") and module.count(".") == 2
+                                         and module.rsplit(".", 1)[1].isidentifier())
+    if not inside or not function.isidentifier():
         raise ValueError(f"unknown probe {name!r}")
-    return getattr(importlib.import_module(PROBES_MODULE), function)
+    return getattr(importlib.import_module(module), function)
 
 
 def _read_exactly(fd: int, size: int) -> bytes:

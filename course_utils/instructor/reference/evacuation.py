@@ -1,4 +1,4 @@
-"""Reference solutions of notebook 04 (fire evacuation), and the samplers and probes its grader uses.
+"""Reference solutions of notebook 04 (fire evacuation), and the samplers its grader uses.
 
 * :func:`binomial_critical_number`: the smallest ``n`` with ``P(Binomial(n, share) > critical) >= 1/2``
   (the notebook's ``critical_crowd``: the data's answer).
@@ -7,7 +7,7 @@
 * :func:`people_sampler`: people drawn from a trained kit VAE, ``x ~ p(x|z)``, back in metres.
 
 Check inputs: ``course_utils.evacuation.AreaSampler`` (people inside an area with a known probability,
-so the exact answer is :func:`binomial_critical_number`) and :func:`probe_people_sampler`.
+so the exact answer is :func:`binomial_critical_number`) and ``course_utils.probes.evacuation.probe_people_sampler``.
 """
 
 from __future__ import annotations
@@ -88,35 +88,3 @@ def people_sampler(model, to_metres: Callable[[np.ndarray], np.ndarray],
         return to_metres(model.generate(n, seed=rng, sample_likelihood=True, z_sampler=z_sampler))
 
     return sample
-
-
-# ----------------------------------------------------------------------------- check inputs and probes
-
-
-def _probe_model(seed: int):
-    """A small kit VAE of 2-D points with seeded weights (untrained: its samples are a fixed distribution)."""
-    from course_utils import vae as V
-
-    return V.build_vae((2,), latent_dim=2, likelihood=V.GaussianLikelihood(scale=0.3), encoder_hidden=(16,),
-                       decoder_hidden=(16,), seed=seed, jit_compile=False)
-
-
-def _scale(points: np.ndarray) -> np.ndarray:
-    return 40.0 * np.asarray(points) + np.array([95.0, 55.0])
-
-
-def _mixture_z(n: int, rng: np.random.Generator) -> np.ndarray:
-    return rng.normal(size=(n, 2)) * 0.3 + np.where(rng.random((n, 1)) < 0.5, -1.5, 1.5)
-
-
-def probe_people_sampler(function: Callable, seed: int, use_mixture: bool, n: int) -> np.ndarray:
-    """Mean and standard deviation of each coordinate of ``n`` people from ``function(model, to_metres, z_sampler)``.
-
-    The model is a seeded kit VAE, ``to_metres`` a fixed affine map, ``z_sampler`` a fixed two-component
-    mixture when ``use_mixture``; the numbers are compared with the reference's within a sampling tolerance.
-    """
-    sample = function(_probe_model(seed), _scale, _mixture_z if use_mixture else None)
-    points = np.asarray(sample(n, np.random.default_rng(seed)), dtype=np.float64)
-    if points.shape != (n, 2):
-        raise ValueError(f"the sampler returned shape {points.shape}, expected ({n}, 2)")
-    return np.concatenate([points.mean(axis=0), points.std(axis=0)])

@@ -1,0 +1,175 @@
+"""Probes of notebook 03's checks (MNIST VAE): drive a student's Keras code and return numbers.
+
+They run inside the grading sandbox, on the student's object, and in the grader on the reference's; the
+two sets of numbers are compared. They hold no answers: the layer shapes are the ones the exercise sheet
+states, and the networks under ``train_step``/``test_step`` are the kit's generic public builders.
+
+* :func:`probe_network`: the student's encoder/decoder builder, checked against the sheet's layer shapes,
+  loaded with fixed weights and run on fixed images.
+* :func:`probe_reparameterize`: standardised residuals ``(z - mean) / std`` of many samples (mean 0,
+  std 1), the gradients ``dz/dmean = 1`` and ``dz/dlog_var = (z - mean) / 2``, and whether two calls
+  differ (fresh noise).
+* :func:`probe_neg_elbo` / :func:`probe_neg_elbo_kl`: one of the two per-image terms.
+* :func:`probe_train_step` / :func:`probe_test_step`: the student's ``VAE`` class on fixed networks whose
+  posterior standard deviation is ``exp(-10)`` (so the sample is the mean and every number is
+  deterministic), trained a few SGD steps on a fixed batch. The class uses the student's own
+  ``reparameterize`` and ``neg_elbo``: a mistake there also shows here.
+* :func:`probe_snapshots`: when the student's callback calls ``make_figure`` and what it keeps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from course_utils.notebook import import_tensorflow
+
+tf = import_tensorflow()
+import keras  # noqa: E402
+
+IMAGE_SHAPE = (28, 28)
+HIDDEN = (512, 256)
+"""The sheet's MLP: 784-512-256-z for the encoder (two linear heads), z-256-512-784 for the decoder."""
+
+
+def sheet_shapes(which: str, latent_dim: int) -> list[tuple[int, ...]]:
+    """Weight shapes, in order, of the sheet's encoder (``which="encoder"``) or decoder."""
+    if which == "encoder":
+        return [(784, 512), (512,), (512, 256), (256,), (256, latent_dim), (latent_dim,), (256, latent_dim),
+                (latent_dim,)]
+    return [(latent_dim, 256), (256,), (256, 512), (512,), (512, 784), (784,)]
+
+
+def fixed_weights(model: keras.Model, expected: list[tuple[int, ...]], seed: int) -> None:
+    """Give ``model`` seeded weights, after checking that its weight shapes are ``expected``, in order."""
+    shapes = [tuple(w.shape) for w in model.get_weights()]
+    if shapes != expected:
+        raise ValueError(f"weight shapes {shapes}, expected {expected} (the layers asked for, in that order)")
+    rng = np.random.default_rng(seed)
+    model.set_weights([rng.normal(scale=1 / np.sqrt(s[0]) if len(s) == 2 else 0.1, size=s).astype(np.float32)
+                       for s in shapes])
+
+
+def probe_network(builder: Callable[[int], keras.Model], which: str, latent_dim: int, seed: int,
+                  inputs: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Outputs of ``builder(latent_dim)`` (``which``: "encoder" or "decoder") with seeded weights on ``inputs``."""
+    model = builder(latent_dim)
+    fixed_weights(model, sheet_shapes(which, latent_dim), seed)
+    outputs = model(tf.convert_to_tensor(inputs, tf.float32))
+    if which == "encoder":
+        if not isinstance(outputs, list | tuple) or len(outputs) != 2:
+            raise ValueError("the encoder must return two tensors, [z_mean, z_log_var]")
+        return tuple(np.asarray(o) for o in outputs)
+    return (np.asarray(outputs).reshape(len(inputs), *IMAGE_SHAPE),)
+
+
+def probe_reparameterize(function: Callable, z_mean: np.ndarray, z_log_var: np.ndarray) -> np.ndarray:
+    """``[mean, std]`` of ``(z - mean) / std``, the largest gradient errors, and the share of equal draws.
+
+    For a correct reparameterisation: about ``[0, 1, 0, 0, 0]``.
+    """
+    mean, log_var = tf.Variable(z_mean, dtype=tf.float32), tf.Variable(z_log_var, dtype=tf.float32)
+    with tf.GradientTape(persistent=True) as tape:
+        z = tf.convert_to_tensor(function(mean, log_var), tf.float32)
+        total = tf.reduce_sum(z)
+    if tuple(z.shape) != tuple(z_mean.shape):
+        raise ValueError(f"z has shape {tuple(z.shape)}, expected {tuple(z_mean.shape)} (that of z_mean)")
+    grad_mean, grad_log_var = tape.gradient(total, [mean, log_var])
+    if grad_mean is None or grad_log_var is None:
+        raise ValueError("no gradient flows from z to z_mean and z_log_var (NumPy, or a stopped gradient?)")
+    z = z.numpy()
+    residual = (z - z_mean) / np.exp(0.5 * z_log_var)
+    again = np.asarray(function(mean, log_var))
+    return np.array([residual.mean(), residual.std(), np.abs(grad_mean.numpy() - 1).max(),
+                     np.abs(grad_log_var.numpy() - 0.5 * (z - z_mean)).max(), np.mean(again == z)])
+
+
+def probe_neg_elbo(function: Callable, x: np.ndarray, logits: np.ndarray, z_mean: np.ndarray,
+                   z_log_var: np.ndarray, index: int = 0) -> np.ndarray:
+    """Term ``index`` (0: reconstruction, 1: KL) of ``function(x, logits, z_mean, z_log_var)``, per image."""
+    terms = function(*(tf.convert_to_tensor(a, tf.float32) for a in (x, logits, z_mean, z_log_var)))
+    if not isinstance(terms, list | tuple) or len(terms) != 2:
+        raise ValueError("neg_elbo must return the pair (reconstruction, kl)")
+    return np.asarray(terms[index], dtype=np.float64)
+
+
+def probe_neg_elbo_kl(function: Callable, x: np.ndarray, logits: np.ndarray, z_mean: np.ndarray,
+                      z_log_var: np.ndarray) -> np.ndarray:
+    """The KL term of ``function(x, logits, z_mean, z_log_var)``, per image."""
+    return probe_neg_elbo(function, x, logits, z_mean, z_log_var, index=1)
+
+
+def _deterministic_networks(latent_dim: int, seed: int) -> tuple[keras.Model, keras.Model]:
+    """The sheet's networks (kit builders) with seeded weights and a posterior std of exp(-10) everywhere."""
+    from course_utils import vae as kit
+
+    encoder = kit.build_encoder(IMAGE_SHAPE, latent_dim, HIDDEN)
+    flat = kit.build_decoder(latent_dim, 784, 1, HIDDEN[::-1])
+    decoder = keras.Sequential([keras.Input((latent_dim,)), flat, keras.layers.Reshape(IMAGE_SHAPE)])
+    fixed_weights(encoder, sheet_shapes("encoder", latent_dim), seed)
+    fixed_weights(decoder, sheet_shapes("decoder", latent_dim), seed + 1)
+    head = encoder.get_layer("z_log_var")
+    head.set_weights([np.zeros_like(head.get_weights()[0]), np.full_like(head.get_weights()[1], -20.0)])
+    return encoder, decoder
+
+
+def _student_vae(cls: type, latent_dim: int, seed: int, beta: float) -> keras.Model:
+    from course_utils import vae as kit
+
+    if isinstance(cls, type) and issubclass(cls, kit.VAE):
+        raise ValueError("`VAE` is (a subclass of) the kit's course_utils.vae.VAE; write your own train_step")
+    encoder, decoder = _deterministic_networks(latent_dim, seed)
+    model = cls(encoder, decoder, beta=beta)
+    model.compile(optimizer=keras.optimizers.SGD(1e-3), jit_compile=False)
+    return model
+
+
+def probe_train_step(cls: type, latent_dim: int, seed: int, beta: float, x: np.ndarray, steps: int) -> np.ndarray:
+    """Per-step ``loss``, ``reconstruction`` and ``kl`` of ``steps`` SGD steps on the batch ``x`` (one per epoch)."""
+    model = _student_vae(cls, latent_dim, seed, beta)
+    data = tf.data.Dataset.from_tensor_slices(np.asarray(x, np.float32)).batch(len(x))
+    history = model.fit(data, epochs=steps, verbose=0, shuffle=False).history
+    missing = {"loss", "reconstruction", "kl"} - set(history)
+    if missing:
+        raise ValueError(f"train_step did not report {sorted(missing)}")
+    return np.concatenate([history[k] for k in ("loss", "reconstruction", "kl")]).astype(np.float64)
+
+
+def probe_test_step(cls: type, latent_dim: int, seed: int, beta: float, x: np.ndarray) -> np.ndarray:
+    """``loss``, ``reconstruction`` and ``kl`` that ``evaluate`` reports on ``x`` (no training)."""
+    model = _student_vae(cls, latent_dim, seed, beta)
+    data = tf.data.Dataset.from_tensor_slices(np.asarray(x, np.float32)).batch(max(1, len(x) // 2))
+    logs = model.evaluate(data, verbose=0, return_dict=True)
+    missing = {"loss", "reconstruction", "kl"} - set(logs)
+    if missing:
+        raise ValueError(f"test_step did not report {sorted(missing)}")
+    return np.array([logs["loss"], logs["reconstruction"], logs["kl"]], dtype=np.float64)
+
+
+def probe_snapshots(cls: type, epochs: Sequence[int], n_epochs: int) -> tuple[np.ndarray, np.ndarray]:
+    """Train a tiny model ``n_epochs`` epochs (2 steps each) with ``cls(epochs, make_figure)``.
+
+    Returns the epochs kept in ``callback.figures`` (sorted) and, for each, the optimizer steps done when
+    ``make_figure`` drew it (``2 * epoch`` if drawn at the end of that epoch; -1 if the kept object is not
+    the figure ``make_figure`` returned).
+    """
+    import matplotlib.pyplot as plt
+
+    drawn: dict[int, tuple[int, Any]] = {}
+
+    def make_figure(model: keras.Model, epoch: int) -> Any:
+        figure = plt.figure()
+        drawn[int(epoch)] = (int(model.optimizer.iterations.numpy()), figure)
+        return figure
+
+    callback = cls(list(epochs), make_figure)
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse", jit_compile=False)
+    x = np.random.default_rng(0).normal(size=(8, 2)).astype(np.float32)
+    model.fit(x, x[:, :1], batch_size=4, epochs=n_epochs, verbose=0, shuffle=False, callbacks=[callback])
+    plt.close("all")
+    kept = sorted(int(k) for k in getattr(callback, "figures", {}))
+    steps = [drawn[k][0] if k in drawn and callback.figures[k] is drawn[k][1] else -1 for k in kept]
+    return np.array(kept, dtype=np.int64), np.array(steps, dtype=np.int64)
