@@ -85,6 +85,10 @@ class FunctionCheck:
     normalize : callable, optional
         ``normalize(list of arrays) -> list of arrays``, applied to the reference's and the student's
         return values before comparing (e.g. fix the arbitrary sign of eigenvectors). Runs in the grader.
+    leak_parts : tuple of int, optional
+        Indices of the returned values that the release's leak check protects one by one (default: all);
+        leave out parts that are no answer on their own (e.g. the column means returned by ``fit_pca``).
+        The whole answer is always protected.
     """
 
     id: str
@@ -98,6 +102,7 @@ class FunctionCheck:
     edge: Callable[..., bool] | None = None
     edge_share: float = 0.2
     normalize: Callable[[list[np.ndarray]], list[np.ndarray]] | None = None
+    leak_parts: tuple[int, ...] | None = None
 
     def make_cases(self, seed: int) -> list[Case]:
         """The argument tuples for a grading run with ``seed``."""
