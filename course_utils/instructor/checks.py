@@ -98,7 +98,11 @@ class FunctionCheck:
         random: ``probe(obj, *case) -> numbers`` exercises the student's object ``obj`` (and the reference
         the same way) and returns what is compared, e.g. output shapes, outputs on fixed weights, or whether
         a loss decreased over a few steps. It runs inside the sandbox, so it must be a module-level function
-        of an importable module (``course_utils.probes``), not of ``grading/``.
+        of ``course_utils.probes`` or a submodule (the released package), not of ``grading/``.
+    leak_parts : tuple of int, optional
+        Indices of the returned values that the release's leak check protects one by one (default: all);
+        leave out parts that are no answer on their own (e.g. the column means returned by ``fit_pca``).
+        The whole answer is always protected.
     """
 
     id: str
@@ -113,6 +117,7 @@ class FunctionCheck:
     edge_share: float = 0.2
     normalize: Callable[[list[np.ndarray]], list[np.ndarray]] | None = None
     probe: Callable[..., Any] | None = None
+    leak_parts: tuple[int, ...] | None = None
 
     def call_reference(self, case: Case) -> Any:
         """The reference's answer to ``case`` (through the probe, if any)."""
