@@ -60,35 +60,32 @@ def _snapshot_cases(rng: np.random.Generator) -> list[tuple]:
     return [([1, 3], 4), ([2], 2), ([1, 2, 5], 5)]
 
 
-def _with(probe, implementation):
-    return lambda *case: probe(implementation, *case)
-
 
 CHECKS = [
-    FunctionCheck("build_encoder", "build_encoder", _encoder_cases, _with(P.probe_network, R.build_encoder),
+    FunctionCheck("build_encoder", "build_encoder", _encoder_cases, R.build_encoder,
                   probe=P.probe_network, points=2, rtol=1e-4, atol=1e-4,
                   description="encoder outputs [z_mean, z_log_var] with fixed weights on hidden images"),
-    FunctionCheck("build_decoder", "build_decoder", _decoder_cases, _with(P.probe_network, R.build_decoder),
+    FunctionCheck("build_decoder", "build_decoder", _decoder_cases, R.build_decoder,
                   probe=P.probe_network, points=2, rtol=1e-4, atol=1e-4,
                   description="decoder logits with fixed weights on hidden latent points"),
-    FunctionCheck("reparameterize", "reparameterize", _posteriors, _with(P.probe_reparameterize, R.reparameterize),
+    FunctionCheck("reparameterize", "reparameterize", _posteriors, R.reparameterize,
                   probe=P.probe_reparameterize, points=2, rtol=0, atol=0.05,
                   description="(z - mean) / std has mean 0 and std 1; dz/dmean = 1, dz/dlog_var = (z - mean) / 2; "
                               "fresh noise on every call"),
-    FunctionCheck("neg_elbo_reconstruction", "neg_elbo", _elbo_inputs, _with(P.probe_neg_elbo, R.neg_elbo),
+    FunctionCheck("neg_elbo_reconstruction", "neg_elbo", _elbo_inputs, R.neg_elbo,
                   probe=P.probe_neg_elbo, points=3, rtol=1e-4, atol=1e-3,
                   description="-log p(x|z) per image, Bernoulli on logits"),
-    FunctionCheck("neg_elbo_kl", "neg_elbo", _elbo_inputs, _with(P.probe_neg_elbo_kl, R.neg_elbo),
+    FunctionCheck("neg_elbo_kl", "neg_elbo", _elbo_inputs, R.neg_elbo,
                   probe=P.probe_neg_elbo_kl, points=3, rtol=1e-4, atol=1e-3,
                   description="KL(q(z|x) || N(0, I)) per image"),
-    FunctionCheck("train_step", "VAE", _train_cases, _with(P.probe_train_step, R.VAE),
+    FunctionCheck("train_step", "VAE", _train_cases, R.VAE,
                   probe=P.probe_train_step, points=4, rtol=1e-3, atol=1e-2,
                   description="loss, reconstruction and kl after each of 3 SGD steps on fixed networks and a hidden "
                               "batch (with the reference reparameterize and neg_elbo)"),
-    FunctionCheck("test_step", "VAE", _test_cases, _with(P.probe_test_step, R.VAE),
+    FunctionCheck("test_step", "VAE", _test_cases, R.VAE,
                   probe=P.probe_test_step, points=2, rtol=1e-3, atol=1e-2,
                   description="loss, reconstruction and kl reported by evaluate"),
-    FunctionCheck("snapshots", "Snapshots", _snapshot_cases, _with(P.probe_snapshots, R.Snapshots),
+    FunctionCheck("snapshots", "Snapshots", _snapshot_cases, R.Snapshots,
                   probe=P.probe_snapshots, points=2, rtol=0, atol=0,
                   description="figures drawn after the chosen 1-based epochs, and kept"),
     ResultCheck("neg_elbo_latent2", "mnist_test_neg_elbo_latent2", points=1, bounds=(100.0, 230.0),

@@ -48,7 +48,7 @@ CHECKS = [
                   description="critical number by sampling, against the exact binomial answer of samplers with a "
                               "known share inside (within 8 %)"),
     FunctionCheck("people_sampler", "people_sampler", _people_cases,
-                  lambda *case: P.probe_people_sampler(R.people_sampler, *case), probe=P.probe_people_sampler,
+                  R.people_sampler, probe=P.probe_people_sampler,
                   points=2, rtol=0.03, atol=0,
                   description="mean and spread of people drawn from a seeded VAE (prior and latent mixture), "
                               "x ~ p(x|z), in metres"),

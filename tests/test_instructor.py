@@ -460,7 +460,7 @@ def test_every_student_notebook_runs_up_to_its_first_exercise_and_fails_exactly_
 
 # Exercises whose released helpers still hand out the answer, until their notebooks are converted (issue 11/12).
 # Remove an entry when its notebook is done: the test then insists that it leaks nothing.
-PENDING_LEAKS: set[str] = {"04_fire_evacuation"}
+PENDING_LEAKS: set[str] = set()
 
 TINY_LEAK_CHECKS = '''
 import numpy as np
