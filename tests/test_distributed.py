@@ -70,7 +70,7 @@ def test_local_cluster_gives_the_same_grades_as_the_local_pool_on_the_demo_submi
     spec.loader.exec_module(demo)
     subs = tmp_path / "subs"
     demo.demo_submissions("01_pca", subs)
-    (subs / "endless_loop.ipynb").unlink()  # its cell timeouts cost time and are covered by test_instructor
+    (subs / "endless_loop.ipynb").unlink(missing_ok=True)  # made only with extras; its timeouts are tested elsewhere
     checks, limits = ROOT / "grading" / "01_pca.py", Limits(timeout=600, cell_timeout=120)
     local = grade_folder(subs, checks, tmp_path / "local", workers=2, limits=limits)
     backend = dask_backend(limits, cluster="local", workers=2, processes=False)
@@ -81,7 +81,8 @@ def test_local_cluster_gives_the_same_grades_as_the_local_pool_on_the_demo_submi
     assert [g.points for g in local] == [g.points for g in remote]
     assert (tmp_path / "local" / "grades.csv").read_bytes() == (tmp_path / "dask" / "grades.csv").read_bytes()
     assert _summary(tmp_path / "local") == _summary(tmp_path / "dask")
-    assert {g.student: g.points for g in remote}["reference"] == 9
+    reference = next(g for g in remote if g.student == "reference")
+    assert reference.points == sum(r.max_points for r in reference.results if not r.pending) > 0  # full marks
     assert all(g.worker.startswith("inproc://") for g in remote), [g.worker for g in remote]
     assert all(g.worker.startswith("local pid") for g in local)
 

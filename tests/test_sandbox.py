@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from course_utils.instructor import release as R
+from course_utils.instructor.checks import load_checks
 from course_utils.instructor.grade import Limits, grade_folder, load_submission, run_notebook, student_names
 from course_utils.instructor.isolation import SandboxUnavailable, bwrap_problem
 
@@ -134,9 +135,9 @@ ATTACKS: dict[str, list[str]] = {
 
 
 def _base() -> dict:
-    """Notebook 01's student release up to the exercise's tests (keeps the suite quick)."""
+    """Notebook 01's student release up to the tests of the exercise defining ``lost_energy`` (keeps it quick)."""
     reference = json.loads(REFERENCE.read_text(encoding="utf-8"))
-    tests_cell = R.exercises(reference)[0].cell_index + 1
+    tests_cell = next(e for e in R.exercises(reference) if "lost_energy" in e.functions).cell_index + 1
     student = R.student_notebook(reference)
     student["cells"] = student["cells"][: tests_cell + 1]
     return student
@@ -206,8 +207,9 @@ def hostile(tmp_path_factory):
     base = _base()
     reference = json.loads(REFERENCE.read_text(encoding="utf-8"))
     honest = copy.deepcopy(base)
-    honest["cells"][R.exercises(reference)[0].cell_index] = copy.deepcopy(
-        reference["cells"][R.exercises(reference)[0].cell_index])
+    for exercise in R.exercises(reference):  # every exercise in the base solved as the instructor did
+        if exercise.cell_index < len(honest["cells"]):
+            honest["cells"][exercise.cell_index] = copy.deepcopy(reference["cells"][exercise.cell_index])
     notebooks = {"honest": honest, "untouched_release": base, "victim_classmate": honest}
     for name, cells in ATTACKS.items():
         notebooks[name] = _with(base, PRELUDE, *cells)
@@ -263,7 +265,11 @@ def test_forged_and_oversized_output_is_contained(hostile):
     forged = grades["forged_output"]
     assert not forged.run.figures, "figure names are not paths, and links are not followed"
     assert all(len(key) <= 200 and len(str(value)) <= 500 for key, value in forged.run.results.items())
-    assert len(forged.run.calls["lost_energy"]["cases"]) == 17 and "ghost" not in forged.run.calls
+    suite = load_checks(ROOT / "grading" / "01_pca.py")
+    index, check = next((i, c) for i, c in enumerate(suite.function_checks) if c.id == "lost_energy")
+    cases = len(check.make_cases(index))  # the grader's count (seed 0), whatever the forged report claims (40)
+    assert len(forged.run.calls.get("lost_energy", {"cases": []}).get("cases", [])) <= cases
+    assert "ghost" not in forged.run.calls
     page = (out / "feedback" / "forged_output.html").read_text(encoding="utf-8")
     assert "_lost_energy" not in page and "CHECKS" not in page
     rows = list(csv.DictReader((out / "grades.csv").open(encoding="utf-8")))

@@ -335,7 +335,7 @@ def test_no_public_object_passes_the_probes_of_notebook_03():
         if getattr(check, "probe", None) is None:
             continue
         case = min(check.make_cases(0), key=lambda c: sum(np.size(a) for a in c if isinstance(a, np.ndarray)))
-        want = [np.asarray(a) for a in V.tf.nest.flatten(check.reference(*case))]
+        want = [np.asarray(a) for a in V.tf.nest.flatten(check.call_reference(case))]
         args, kwargs = calls[check.function]
         for name, obj, signature in list(_public_callables()):
             try:
