@@ -317,7 +317,7 @@ def _public_callables():
 
 
 def test_no_public_object_passes_the_probes_of_notebook_03():
-    """The leak check of the release cannot run instructor probes, so this test does: every public function or
+    """The release's generic leak check skips probe checks, so this test does: every public function or
     class whose signature fits a probed exercise is put through that probe; none may reproduce the reference."""
     import importlib.util
     from pathlib import Path
