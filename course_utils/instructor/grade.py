@@ -792,14 +792,8 @@ def grade_submission(path: Path, exercise: Exercise, student: str | None = None,
 def grading_job(checks: Path, reference_notebook: Path | None = None, limits: Limits | None = None, seed: int = 0,
                 profile: str = "small", deny: list[Path] | None = None) -> GradingJob:
     """The job of grading submissions of the exercise whose checks are ``checks`` (see :func:`grade_folder`)."""
-    suite = load_checks(checks)
+    suite, reference_notebook, reference, expected, inputs = _prepared(checks, seed, reference_notebook)
     limits = limits or Limits()
-    reference_notebook = reference_notebook or checks.resolve().parent.parent / "notebooks" / f"{suite.exercise}.ipynb"
-    reference = (results_from_notebook(reference_notebook) if reference_notebook.exists() else None) or {}
-    cases = {check.id: check.make_cases(seed + index) for index, check in enumerate(suite.function_checks)}
-    expected = {check.id: check.expected(cases[check.id]) for check in suite.function_checks}  # with case weights
-    inputs = {check.id: {"function": check.function, "cases": cases[check.id], "probe": check.probe}
-              for check in suite.function_checks}
     denied = [checks.resolve().parent, reference_notebook.resolve().parent, *(deny or [])]
     job = GradingJob(suite.exercise, checks.name, checks.read_text(encoding="utf-8"), reference, inputs, expected,
                      limits, profile, seed, [str(p) for p in denied],
