@@ -1,12 +1,15 @@
 """Benchmark: seconds per training epoch of the latent-2 MNIST VAE, and the fraction of the machine's ceiling.
 
-Three runs of the same MLP (784-512-256-2 / 2-256-512-784), Bernoulli likelihood, batch 128, Adam, on the
+Runs of the same MLP (784-512-256-2 / 2-256-512-784), Bernoulli likelihood, batch 128, Adam, on the
 60 000 training images:
 
 * a keras-io style model (its own sampling and ``train_step``, ``fit`` on a NumPy array, no XLA);
 * notebook 03's reference model (``course_utils.instructor.reference.vae``, what the notebook trains) on
   the prefetched, dynamically binarised ``tf.data`` pipeline with a fixed batch shape, XLA off;
-* the same with XLA on (``jit_compile=True``), as notebook 03 trains it.
+* the same with XLA on (``jit_compile=True``), one batch per call into TensorFlow;
+* XLA on, 64 batches per call (Keras's ``steps_per_execution``), the pipeline on TensorFlow's shared,
+  autotuned thread pool;
+* the same with the pipeline on one private thread (``make_dataset(threads=1)``), as notebook 03 trains it.
 
 The *ceiling* is the time the epoch's matrix products would take at NumPy's float32 GEMM speed on this
 machine: FLOP per epoch = 6 x (multiply-adds of all dense kernels per image) x images (forward 2, backward
@@ -127,13 +130,16 @@ def main(argv: list[str] | None = None) -> int:
     runs = {"keras-io style, NumPy input, XLA off": epoch_seconds(
         lambda t: ref.fit(x, epochs=args.epochs, batch_size=128, verbose=0, callbacks=[t]))}
     flop = None
-    for jit in (False, True):
+    # (XLA, steps per execution, tf.data threads: None = TensorFlow's shared autotuned pool)
+    for jit, steps, threads in [(False, 1, None), (True, 1, None), (True, 64, None), (True, 64, 1)]:
         keras.utils.set_random_seed(0)
         model = R.VAE(R.build_encoder(2), R.build_decoder(2))
-        model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=jit)
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=jit, steps_per_execution=steps)
         flop = flop_per_epoch(model, len(x))
-        data = V.make_dataset(x, 128, binarize=True, drop_remainder=True)
-        runs[f"notebook 03 model, tf.data, XLA {'on' if jit else 'off'}"] = epoch_seconds(
+        data = V.make_dataset(x, 128, binarize=True, drop_remainder=True, threads=threads)
+        name = (f"notebook 03 model, XLA {'on' if jit else 'off'}, {steps} step{'s' if steps > 1 else ''}/call, "
+                f"tf.data {'shared pool' if threads is None else f'{threads} own thread'}")
+        runs[name] = epoch_seconds(
             lambda t, model=model, data=data: model.fit(data, epochs=args.epochs, verbose=0, shuffle=False,
                                                         callbacks=[t]))
 
@@ -143,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
           f"ceiling {ceiling:.2f} s per epoch")
     for name, times in runs.items():
         steady = float(np.median(times[1:])) if len(times) > 1 else times[0]
-        print(f"{name:42s} first epoch {times[0]:6.2f} s, then median {steady:6.2f} s/epoch "
+        print(f"{name:70s} first epoch {times[0]:5.2f} s, then median {steady:5.2f} s/epoch "
               f"= {ceiling / steady:.2f} of the ceiling (each: {', '.join(f'{t:.2f}' for t in times)})")
     return 0
 
