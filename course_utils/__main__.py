@@ -104,12 +104,32 @@ def newest_python_run() -> int:
     return call([vpy, "-m", "course_utils", "test", "--quick"])
 
 
+WORKERS_ENV = "COURSE_KIT_TEST_WORKERS"
+
+
+def parallel_args() -> list[str]:
+    """pytest-xdist options: one worker per CPU core, at most 4 (``$COURSE_KIT_TEST_WORKERS`` overrides; 1 = none).
+
+    ``--dist loadfile`` keeps each test file, and each notebook's cells, on one worker, in order.
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    value = os.environ.get(WORKERS_ENV, str(min(cores, 4)))
+    if not value.isdigit() or int(value) < 1:
+        raise SystemExit(f"{WORKERS_ENV}={value!r}: give a whole number of test workers, 1 or more.")
+    try:
+        import xdist  # noqa: F401
+    except ImportError:
+        return []
+    return ["-n", value, "--dist", "loadfile"] if int(value) > 1 else []
+
+
 def cmd_test(args: argparse.Namespace, rest: list[str]) -> int:
     small = {"COURSE_KIT_PROFILE": "small"}
+    pytest = [sys.executable, "-m", "pytest", *parallel_args()]
     if args.quick:
-        return call([sys.executable, "-m", "pytest", "tests", *QUICK_NOTEBOOKS, *NBVAL, *rest], small)
+        return call([*pytest, "tests", *QUICK_NOTEBOOKS, *NBVAL, *rest], small)
     status = run_all([[sys.executable, "-m", "ruff", "check", "."],
-                      [sys.executable, "-m", "pytest", "tests", "notebooks", *NBVAL, *rest]], small)
+                      [*pytest, "tests", "notebooks", *NBVAL, *rest]], small)
     if status or not args.newest:
         return status
     return newest_python_run()

@@ -426,6 +426,12 @@ def ensure_rafd_standin(progress: bool = True) -> tuple[Path, float]:
     params = {k: v for k, v in STANDIN_PARAMS.items() if k != "version"}
     make_rafd_standin(tmp, progress=progress, **params)
     (tmp / "standin.json").write_text(json.dumps(STANDIN_PARAMS))
-    shutil.rmtree(folder, ignore_errors=True)
-    os.replace(tmp, folder)
+    if manifest.is_file() and json.loads(manifest.read_text()) == STANDIN_PARAMS:
+        shutil.rmtree(tmp)  # another process (a parallel test, a second notebook) finished first: use its folder
+    else:
+        shutil.rmtree(folder, ignore_errors=True)
+        try:
+            os.replace(tmp, folder)
+        except OSError:  # another process renamed its complete folder in between
+            shutil.rmtree(tmp, ignore_errors=True)
     return folder, time.perf_counter() - start
