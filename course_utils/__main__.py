@@ -110,7 +110,8 @@ WORKERS_ENV = "COURSE_KIT_TEST_WORKERS"
 def parallel_args() -> list[str]:
     """pytest-xdist options: one worker per CPU core, at most 4 (``$COURSE_KIT_TEST_WORKERS`` overrides; 1 = none).
 
-    ``--dist loadfile`` keeps each test file, and each notebook's cells, on one worker, in order.
+    ``--dist loadgroup`` spreads the tests one by one and keeps each notebook's cells on one worker, in order
+    (tests/conftest.py groups them).
     """
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     value = os.environ.get(WORKERS_ENV, str(min(cores, 4)))
@@ -120,7 +121,7 @@ def parallel_args() -> list[str]:
         import xdist  # noqa: F401
     except ImportError:
         return []
-    return ["-n", value, "--dist", "loadfile"] if int(value) > 1 else []
+    return ["-n", value, "--dist", "loadgroup"] if int(value) > 1 else []
 
 
 def cmd_test(args: argparse.Namespace, rest: list[str]) -> int:
