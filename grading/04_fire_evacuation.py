@@ -28,7 +28,7 @@ def _shares(rng: np.random.Generator) -> list[tuple]:
 def _samplers(rng: np.random.Generator) -> list[tuple]:
     seeds = rng.integers(0, 10_000, 5)
     plan = [(1.0, 7, 5), (0.02, 5, 1000), (0.05, 3, 1000), (0.25, 10, 400), (0.1, 20, 400)]
-    return [(AreaSampler(share, AREA), AREA, critical, n_draws, int(seed))
+    return [(share, AREA, critical, n_draws, int(seed))
             for (share, critical, n_draws), seed in zip(plan, seeds, strict=True)]
 
 
@@ -44,7 +44,8 @@ def _people_cases(rng: np.random.Generator) -> list[tuple]:
 CHECKS = [
     FunctionCheck("critical_crowd", "critical_crowd", _shares, R.binomial_critical_number, points=2, rtol=0, atol=0,
                   description="smallest n with P(Binomial(n, p) > critical) >= 1/2"),
-    FunctionCheck("critical_number", "critical_number", _samplers, _exact, points=5, rtol=0.08, atol=0,
+    FunctionCheck("critical_number", "critical_number", _samplers, _exact, probe=P.probe_critical_number,
+                  points=5, rtol=0.08, atol=0,
                   description="critical number by sampling, against the exact binomial answer of samplers with a "
                               "known share inside (within 8 %)"),
     FunctionCheck("people_sampler", "people_sampler", _people_cases,

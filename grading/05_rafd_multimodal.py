@@ -21,7 +21,13 @@ from course_utils.instructor.reference.classifiers import (
     subject_split,
 )
 from course_utils.instructor.reference.rafd import landmark_deltas, neutral_partner, parse_rafd_name
-from course_utils.probes.rafd import branch_behaviour, classifier_behaviour, parsed_fields, split_behaviour
+from course_utils.probes.rafd import (
+    branch_behaviour,
+    classifier_behaviour,
+    parsed_fields,
+    partner_positions,
+    split_behaviour,
+)
 
 EXERCISE = "05_rafd_multimodal"
 
@@ -68,8 +74,9 @@ def _frames(rng: np.random.Generator) -> list[tuple]:
             neutral = frame.index[frame["emotion"] == "neutral"]
             frame = frame.drop(rng.choice(neutral, size=2, replace=False))
         frame = frame.sample(frac=1.0, random_state=int(rng.integers(1000)))  # index labels != positions
-        frame.index = rng.permutation(len(frame)) + 100
-        cases.append((frame, match))
+        # The frame travels into the sandbox as columns (no pickle); the probe rebuilds it, index labels included.
+        cases.append((frame["model"].to_numpy(), frame["camera"].to_numpy(str), frame["gaze"].to_numpy(str),
+                      frame["emotion"].to_numpy(str), rng.permutation(len(frame)) + 100, list(match)))
     return cases
 
 
@@ -118,7 +125,7 @@ CHECKS = [
     FunctionCheck("parse_rafd_name", "parse_rafd_name", _names, parse_rafd_name, points=2, probe=parsed_fields,
                   edge=_is_not_rafd, edge_share=0.3,
                   description="fields of RaFD file names (any case, with folders), None for other names"),
-    FunctionCheck("neutral_partner", "neutral_partner", _frames, neutral_partner, points=2,
+    FunctionCheck("neutral_partner", "neutral_partner", _frames, neutral_partner, points=2, probe=partner_positions,
                   description="row position of each row's neutral image (same model and match columns), -1 if none"),
     FunctionCheck("landmark_deltas", "landmark_deltas", _faces, landmark_deltas, points=4, rtol=1e-5, atol=1e-5,
                   edge=_same_face, description="(emote - neutral) / neutral inter-ocular distance, flattened per face"),

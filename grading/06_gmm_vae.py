@@ -11,6 +11,7 @@ import numpy as np
 from course_utils.data import make_gaussian_mixture_parameters
 from course_utils.instructor.checks import FunctionCheck, ResultCheck
 from course_utils.instructor.reference import gmm as ref
+from course_utils.probes.gmm import probe_sample_vae
 
 EXERCISE = "06_gmm_vae"
 
@@ -59,9 +60,9 @@ def _noise_cases(rng: np.random.Generator) -> list[tuple]:
 
 
 def _sampler_cases(rng: np.random.Generator) -> list[tuple]:
-    # Decoders with fixed "weights": NumPy functions (picklable), fixed decoder noise.
-    return [(np.sin, 2, 50, int(rng.integers(1000)), 0.3), (np.tanh, 3, 200, int(rng.integers(1000)), 1.0),
-            (np.sin, 1, 10, int(rng.integers(1000)), 1e-6), (np.cos, 4, 100, int(rng.integers(1000)), 2.0)]
+    # Decoders with fixed "weights" (NumPy functions, named: probes.gmm.DECODERS), fixed decoder noise.
+    return [("sin", 2, 50, int(rng.integers(1000)), 0.3), ("tanh", 3, 200, int(rng.integers(1000)), 1.0),
+            ("sin", 1, 10, int(rng.integers(1000)), 1e-6), ("cos", 4, 100, int(rng.integers(1000)), 2.0)]
 
 
 CHECKS = [
@@ -74,7 +75,8 @@ CHECKS = [
     FunctionCheck("decoder_noise", "decoder_noise", _noise_cases, ref.decoder_noise, points=3, rtol=1e-5,
                   atol=1e-6, edge=lambda params, scale: scale is not None,  # fixed noise: params and a constant
                   description="mean and standard deviation of the Gaussian decoder, fixed or learned"),
-    FunctionCheck("sample_vae", "sample_vae", _sampler_cases, ref.sample_vae, points=3, rtol=1e-5, atol=1e-6,
+    FunctionCheck("sample_vae", "sample_vae", _sampler_cases, ref.sample_vae, probe=probe_sample_vae,
+                  points=3, rtol=1e-5, atol=1e-6,
                   edge=lambda decoder, latent_dim, n, seed, scale: scale < 1e-3,  # noise too small to matter
                   description="z ~ N(0, I) through a decoder with fixed weights, plus the decoder's noise"),
     ResultCheck("true_sample_high_quality_fraction", "true_sample_high_quality_fraction", points=1, rtol=1e-4,

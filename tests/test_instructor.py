@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import io
 import json
 import socket
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +27,7 @@ from course_utils.instructor.checks import (
 from course_utils.instructor.grade import Limits, grade_folder, grades_table, run_notebook
 from course_utils.instructor.leaks import find_leaks
 from course_utils.instructor.release import cell_source
+from course_utils.instructor.sandbox import decode_inputs, encode_inputs
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -263,6 +265,9 @@ def test_hidden_checks_agree_with_the_instructor_solution_and_fail_the_stub(path
             student = namespaces[version][check.function]
             return student(*case) if check.probe is None else check.probe(student, *case)
 
+        # The cases travel into the sandbox as JSON and .npz (no pickle): what the child decodes is what it calls.
+        payload = encode_inputs({check.id: {"function": check.function, "cases": cases, "probe": check.probe}})
+        cases = decode_inputs(io.BytesIO(payload).read)[check.id]["cases"]
         outcomes = [{"value": as_arrays(call("solution", case))} for case in cases]
         assert check.score(expected, outcomes).passed, check.id
         with pytest.raises(NotImplementedError):

@@ -55,8 +55,12 @@ def conditional_networks_behaviour(build: Callable[..., Any], data_dim: int, lat
 
     from course_utils.landmark_vae import build_landmark_vae
 
+    # The sizes arrive from the sandbox's .npz as NumPy integers, which Keras layers refuse: plain ints.
+    data_dim, latent_dim, seed = int(data_dim), int(latent_dim), int(seed)
+    encoder_hidden = tuple(int(h) for h in np.ravel(encoder_hidden))
+    decoder_hidden = tuple(int(h) for h in np.ravel(decoder_hidden))
     keras.utils.set_random_seed(seed)
-    encoder, decoder = build(data_dim, latent_dim, tuple(encoder_hidden), tuple(decoder_hidden), 0.0)
+    encoder, decoder = build(data_dim, latent_dim, encoder_hidden, decoder_hidden, 0.0)
     rng = np.random.default_rng(seed)
     x, y, y2 = (rng.normal(size=(8, data_dim)).astype(np.float32) for _ in range(3))
     z, z2 = (rng.normal(size=(8, latent_dim)).astype(np.float32) for _ in range(2))

@@ -37,3 +37,17 @@ def probe_people_sampler(function: Callable, seed: int, use_mixture: bool, n: in
     if points.shape != (n, 2):
         raise ValueError(f"the sampler returned shape {points.shape}, expected ({n}, 2)")
     return np.concatenate([points.mean(axis=0), points.std(axis=0)])
+
+
+def probe_critical_number(function: Callable, share: float, area, critical: int, n_draws: int,
+                          seed: int) -> int:
+    """``function(sampler, area, critical, n_draws, seed)`` on an :class:`~course_utils.evacuation.AreaSampler`.
+
+    The sampler puts each person inside ``area`` with probability ``share``, so the expected value is the exact
+    binomial answer. The case travels into the sandbox as numbers; the sampler is built here.
+    """
+    from course_utils.evacuation import AreaSampler
+
+    (x0, x1), (y0, y1) = np.asarray(area, dtype=float)
+    box = ((float(x0), float(x1)), (float(y0), float(y1)))
+    return function(AreaSampler(float(share), box), box, int(critical), int(n_draws), int(seed))

@@ -189,3 +189,18 @@ def classifier_behaviour(build_classifier: Callable[..., Any], n_classes: int, s
     facts.append(all(np.allclose(a, b) for a, b in zip(branch_before, branch_after, strict=True)))
     facts.append(not all(np.allclose(a, b) for a, b in zip(head_before, frozen.get_weights(), strict=True)))
     return np.array(facts, dtype=float)
+
+
+def partner_positions(function: Callable, model: np.ndarray, camera: np.ndarray, gaze: np.ndarray,
+                      emotion: np.ndarray, index: np.ndarray, match) -> np.ndarray:
+    """``function(frame, match)`` on a RaFD table rebuilt from its columns (a DataFrame cannot travel as JSON).
+
+    The frame's index labels are ``index`` (not positions), so a partner given as a label shows as wrong.
+    """
+    import pandas as pd
+
+    frame = pd.DataFrame({"model": np.asarray(model, dtype=int), "camera": np.asarray(camera, dtype=str),
+                          "gaze": np.asarray(gaze, dtype=str), "emotion": np.asarray(emotion, dtype=str)})
+    frame["path"] = [f"{m}_{c}_{g}_{e}" for m, c, g, e in frame.itertuples(index=False)]
+    frame.index = np.asarray(index, dtype=int)
+    return np.asarray(function(frame, tuple(str(m) for m in np.asarray(match, dtype=str).ravel())))
