@@ -53,10 +53,3 @@ def local_index(tmp_path, monkeypatch):
 
     return add_wheel
 
-
-def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist's ``--dist loadgroup``, keep each notebook's cells on one worker, in order (nbval runs
-    them in one kernel); test functions are spread one by one, so no single test file bounds the run."""
-    for item in items:
-        if item.path.suffix == ".ipynb":
-            item.add_marker(pytest.mark.xdist_group(item.path.name))
