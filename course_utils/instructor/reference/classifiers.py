@@ -28,13 +28,13 @@ def subject_split(labels: np.ndarray, groups: np.ndarray, n_folds: int = 5, seed
 
 
 def build_cnn_branch(input_shape: Sequence[int] = IMAGE_SHAPE, name: str = "image") -> keras.Model:
-    """Image -> 64-number embedding: 3 blocks (3x3 conv, batch norm, ReLU, 2x2 max pool; 16/32/64 filters),
-    flatten, dropout 0.4, dense ReLU ``f"{name}_embedding"``."""
+    """Image -> 64-number embedding: 3 blocks (3x3 conv, batch norm with momentum 0.9, ReLU, 2x2 max pool;
+    16/32/64 filters), flatten, dropout 0.4, dense ReLU ``f"{name}_embedding"``."""
     inputs = keras.Input(shape=tuple(input_shape), name=name)
     x = inputs
     for i, filters in enumerate((16, 32, 64), start=1):
         x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv{i}")(x)
-        x = layers.BatchNormalization(name=f"{name}_bn{i}")(x)
+        x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn{i}")(x)
         x = layers.Activation("relu", name=f"{name}_relu{i}")(x)
         x = layers.MaxPooling2D(2, name=f"{name}_pool{i}")(x)
     x = layers.Flatten(name=f"{name}_flatten")(x)
