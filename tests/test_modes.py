@@ -11,6 +11,7 @@ from sklearn.metrics import adjusted_rand_score
 from course_utils import modes as M
 from course_utils import plotting
 from course_utils.instructor.reference.gmm import bic_n_clusters, make_gaussian_mixture
+from tests.plots import assert_axes
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +147,8 @@ def test_plots_are_titled_and_labelled(mixture):
     fig = plotting.plot_mode_coverage(coverage, title="Test")
     ax = fig.axes[0]
     assert "2/4" not in ax.get_title() and "3/4 captured" in ax.get_title()
-    assert ax.get_xlabel() and ax.get_ylabel() and ax.get_legend() is not None
+    assert_axes(ax, xlabel="component $k$", ylabel="share", patches=8, texts=1,  # 2 bars per component; "missed"
+                legend=["true weight $w_k$", "share of high-quality samples"])
     assert any(t.get_text() == "missed" for t in ax.texts)
     choice = M.choose_n_clusters(mixture.points[:500], range(1, 5), "bic", n_init=1, bic=bic_n_clusters)
     fig2 = plotting.plot_cluster_scores({"data": choice})
@@ -160,7 +162,9 @@ def test_plots_are_titled_and_labelled(mixture):
     assert len(fig4.axes[0].get_legend().get_texts()) == 4
     distances = M.mahalanobis_distances(mixture.points, mixture.means, mixture.covariances).min(axis=1)
     fig5 = plotting.plot_mahalanobis_histogram({"data": distances}, dim=3)
-    assert fig5.axes[0].get_title() and fig5.axes[0].get_legend() is not None
+    assert_axes(fig5.axes[0], title="Distance to the nearest true component", ylabel="density", lines=2, patches=1,
+                xlabel="smallest Mahalanobis distance (last bin: at least)",
+                legend=["data", "chi, 3 degrees of freedom", "high quality: <= 3"])
     with pytest.raises(ValueError, match="same method"):
         silhouette = M.choose_n_clusters(mixture.points[:300], candidates=[2, 3], method="silhouette", n_init=1)
         plotting.plot_cluster_scores({"a": choice, "b": silhouette})
