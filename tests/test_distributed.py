@@ -63,6 +63,7 @@ def _grade_tiny(root: Path, out: str, **kwargs):
                         limits=Limits(timeout=120, cell_timeout=30), **kwargs)
 
 
+@pytest.mark.network
 def test_local_cluster_gives_the_same_grades_as_the_local_pool_on_the_demo_submissions(tmp_path):
     """Notebook 01's demo submissions (reference, release, a bug, moved cells) through 2 Dask workers."""
     spec = importlib.util.spec_from_file_location("grade_demo", ROOT / "tools" / "grade_demo.py")
