@@ -21,10 +21,7 @@ AREA = ((130.0, 150.0), (50.0, 70.0))
 UNIT_AREA = ((0.0, 0.1), (0.0, 0.5))  # 5 % of the unit square
 
 
-@pytest.fixture(autouse=True)
-def _close():
-    yield
-    plt.close("all")
+pytestmark = pytest.mark.usefixtures("close_figures")
 
 
 def _brute_force_critical_number(p: float, critical: int) -> int:

@@ -28,6 +28,7 @@ from course_utils.instructor.grade import Limits, grade_folder, grades_table, ru
 from course_utils.instructor.leaks import find_leaks
 from course_utils.instructor.release import cell_source
 from course_utils.instructor.sandbox import decode_inputs, encode_inputs
+from tests.conftest import GOOD, TINY_CHECKS
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -360,15 +361,6 @@ def test_reports_csv_and_feedback_with_figures(graded_01):
 
 # ----------------------------------------------------------------------------- sandbox limits, on tiny notebooks
 
-TINY_CHECKS = '''
-from course_utils.instructor.checks import FunctionCheck, ResultCheck
-EXERCISE = "tiny"
-CHECKS = [FunctionCheck("double", "double", lambda rng: [(1.0,), (2.5,)], lambda x: 2 * x, points=2),
-          ResultCheck("answer", "answer", expected=42)]
-'''
-GOOD = ("from course_utils.report import Report\nreport = Report('tiny')",
-        "def double(x):\n    return 2 * x",
-        "report.record('answer', 42)")
 
 
 @pytest.fixture

@@ -9,11 +9,7 @@ from course_utils.data import make_pca_dataset, make_pedestrian_trajectories
 from course_utils.instructor.reference.pca import fit_pca, lost_energy, reconstruct, smallest_rank_below
 from tests.plots import assert_axes
 
-
-@pytest.fixture(autouse=True)
-def _close():
-    yield
-    plt.close("all")
+pytestmark = pytest.mark.usefixtures("close_figures")
 
 
 @pytest.fixture

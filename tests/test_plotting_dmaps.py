@@ -7,11 +7,7 @@ import pytest
 from course_utils import plotting
 from tests.plots import assert_axes, legend_texts
 
-
-@pytest.fixture(autouse=True)
-def _close():
-    yield
-    plt.close("all")
+pytestmark = pytest.mark.usefixtures("close_figures")
 
 
 @pytest.fixture
