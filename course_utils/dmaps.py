@@ -1,7 +1,9 @@
 """Diffusion-map analysis helpers: is an eigenfunction a function of others, does an embedding fold?
 
 The diffusion-map algorithm itself (distances, kernel, normalisations, eigenproblem) is the exercise of
-notebook 02 and is not part of this package. These helpers work on any eigenfunctions:
+notebook 02 and is not part of this package. The choice of its density normalisation is:
+:data:`NORMALIZATIONS` names the usual exponents ``alpha`` of ``K = P^-alpha W P^-alpha`` and
+:func:`normalization_alpha` turns a name or a number into ``alpha``. These helpers work on any eigenfunctions:
 
 * :func:`fix_signs` gives eigenvectors a deterministic sign;
 * :func:`local_linear_residuals` and :func:`eigenfunction_residuals` tell whether an eigenfunction is a
@@ -15,6 +17,45 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial.distance import cdist, pdist
 from sklearn.neighbors import NearestNeighbors
+
+NORMALIZATIONS: dict[str, float] = {"graph laplacian": 0.0, "fokker-planck": 0.5, "laplace-beltrami": 1.0}
+"""The usual exponents ``alpha`` of the density normalisation ``K = P^-alpha W P^-alpha``, by name.
+
+With ``P = diag(W 1)`` and the Markov matrix ``Q^-1 K`` (``Q = diag(K 1)``), the eigenfunctions approximate,
+as ``eps -> 0`` (Coifman & Lafon, "Diffusion maps", ACHA 2006; the names as in datafold):
+
+* ``"graph laplacian"`` (``alpha = 0``): no density normalisation, ``K = W``; the normalised graph Laplacian,
+  whose eigenfunctions depend on how the points are sampled;
+* ``"fokker-planck"`` (``alpha = 1/2``): the backward Fokker-Planck operator of a diffusion in the potential
+  given by the sampling density;
+* ``"laplace-beltrami"`` (``alpha = 1``, the lecture's ``K = P^-1 W P^-1``): the Laplace-Beltrami operator of
+  the manifold, whatever the sampling density.
+"""
+
+
+def normalization_alpha(alpha: float | str = "laplace-beltrami") -> float:
+    """The density-normalisation exponent ``alpha`` in ``K = P^-alpha W P^-alpha``, from a name or a number.
+
+    Parameters
+    ----------
+    alpha : str or float
+        A key of :data:`NORMALIZATIONS` (case and ``-``/``_``/space do not matter) or a number in [0, 1].
+
+    Returns
+    -------
+    float
+        ``alpha`` in [0, 1]; the default is the lecture's 1.
+    """
+    if isinstance(alpha, str):
+        key = alpha.strip().lower().replace("_", " ").replace("-", " ")
+        names = {name.replace("-", " "): value for name, value in NORMALIZATIONS.items()}
+        if key not in names:
+            raise ValueError(f"Unknown normalisation {alpha!r}; use one of {sorted(NORMALIZATIONS)} or a number "
+                             "in [0, 1].")
+        return names[key]
+    if isinstance(alpha, bool) or not isinstance(alpha, int | float | np.number) or not 0 <= alpha <= 1:
+        raise ValueError(f"alpha must be a name of {sorted(NORMALIZATIONS)} or a number in [0, 1]; got {alpha!r}.")
+    return float(alpha)
 
 
 def fix_signs(vectors: np.ndarray, rtol: float = 1e-6) -> np.ndarray:

@@ -281,21 +281,6 @@ def choose_n_clusters(x: np.ndarray, candidates: Sequence[int] = range(2, 9), me
                          labels=np.asarray(models[best].labels_), model=models[best])
 
 
-def adjusted_rand(labels_true: np.ndarray, labels_pred: np.ndarray) -> float:
-    """Adjusted Rand index of two labellings of the same points (1: identical partitions, about 0: chance).
-
-    A thin check around ``sklearn.metrics.adjusted_rand_score``: the labellings must be 1-D, non-empty
-    and of equal length (label names do not matter, only the partition).
-    """
-    from sklearn.metrics import adjusted_rand_score
-
-    labels_true, labels_pred = np.asarray(labels_true), np.asarray(labels_pred)
-    if labels_true.ndim != 1 or labels_true.shape != labels_pred.shape or len(labels_true) == 0:
-        raise ValueError(f"Need two non-empty 1-D labellings of equal length; got {labels_true.shape} and "
-                         f"{labels_pred.shape}.")
-    return float(adjusted_rand_score(labels_true, labels_pred))
-
-
 def histogram_peaks_1d(x: np.ndarray, bins: int = 50, min_height: float = 0.1, min_distance: int = 3) -> int:
     """The seed project's mode count, kept to show why it fails: peaks of a histogram of *all* values flattened.
 

@@ -86,6 +86,11 @@ class Report:
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
+        """Jupyter's view: a key / value / meaning table, every value escaped with ``html.escape``.
+
+        Three escaped cells need no template engine; the student package does not depend on Jinja2 (the
+        instructor's feedback page, a full document, is a template: ``instructor/templates``).
+        """
         body = "".join(
             f"<tr><td><code>{html.escape(k)}</code></td><td>{html.escape(v)}</td><td>{html.escape(d)}</td></tr>"
             for k, v, d in self._rows()

@@ -1,4 +1,5 @@
-"""Shared fixtures: an isolated data cache and course folder, and a local 'package index' for pip."""
+"""Shared fixtures: an isolated data cache and course folder, a local 'package index' for pip, closed figures;
+the tiny grading exercise of the sandbox and Dask tests."""
 
 from __future__ import annotations
 
@@ -13,6 +14,27 @@ import pytest
 matplotlib.use("Agg")
 
 ROOT = Path(__file__).resolve().parents[1]
+
+TINY_CHECKS = '''
+from course_utils.instructor.checks import FunctionCheck, ResultCheck
+EXERCISE = "tiny"
+CHECKS = [FunctionCheck("double", "double", lambda rng: [(1.0,), (2.5,)], lambda x: 2 * x, points=2),
+          ResultCheck("answer", "answer", expected=42)]
+'''
+"""``grading/tiny.py`` of a one-function exercise: ``double`` (2 points) and the recorded ``answer`` 42."""
+GOOD = ("from course_utils.report import Report\nreport = Report('tiny')",
+        "def double(x):\n    return 2 * x",
+        "report.record('answer', 42)")
+"""The cells of a full-marks submission of :data:`TINY_CHECKS`."""
+
+
+@pytest.fixture
+def close_figures():
+    """Close every matplotlib figure after the test (use with ``pytest.mark.usefixtures``)."""
+    yield
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
 
 
 @pytest.fixture

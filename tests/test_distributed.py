@@ -20,18 +20,10 @@ pytest.importorskip("dask_jobqueue")
 from course_utils.instructor.__main__ import main  # noqa: E402
 from course_utils.instructor.distributed import SlurmOptions, dask_backend, slurm_cluster  # noqa: E402
 from course_utils.instructor.grade import Limits, grade_folder  # noqa: E402
+from tests.conftest import GOOD, TINY_CHECKS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMING = {"seconds", "host", "worker", "wall_seconds", "resumed"}  # the columns that may differ between runs
-TINY_CHECKS = '''
-from course_utils.instructor.checks import FunctionCheck, ResultCheck
-EXERCISE = "tiny"
-CHECKS = [FunctionCheck("double", "double", lambda rng: [(1.0,), (2.5,)], lambda x: 2 * x, points=2),
-          ResultCheck("answer", "answer", expected=42)]
-'''
-GOOD = ("from course_utils.report import Report\nreport = Report('tiny')",
-        "def double(x):\n    return 2 * x",
-        "report.record('answer', 42)")
 
 
 def _notebook(*sources: str) -> dict:
@@ -63,6 +55,7 @@ def _grade_tiny(root: Path, out: str, **kwargs):
                         limits=Limits(timeout=120, cell_timeout=30), **kwargs)
 
 
+@pytest.mark.network
 def test_local_cluster_gives_the_same_grades_as_the_local_pool_on_the_demo_submissions(tmp_path):
     """Notebook 01's demo submissions (reference, release, a bug, moved cells) through 2 Dask workers."""
     spec = importlib.util.spec_from_file_location("grade_demo", ROOT / "tools" / "grade_demo.py")

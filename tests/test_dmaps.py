@@ -2,15 +2,17 @@
 
 import numpy as np
 import pytest
-from scipy.spatial.distance import pdist
+from scipy.spatial.distance import pdist, squareform
 from scipy.special import ive
 from sklearn.datasets import make_swiss_roll
 
 from course_utils.dmaps import (
+    NORMALIZATIONS,
     eigenfunction_residuals,
     false_neighbor_fraction,
     fix_signs,
     local_linear_residuals,
+    normalization_alpha,
     span_correlation,
 )
 from course_utils.instructor.reference.dmaps import (
@@ -18,6 +20,7 @@ from course_utils.instructor.reference.dmaps import (
     dense_diffusion_map,
     diameter,
     diffusion_map,
+    diffusion_normalize,
     fit_diffusion_map,
     sparse_kernel,
 )
@@ -211,3 +214,92 @@ def test_non_default_arguments_are_used(roll):
     np.testing.assert_allclose(np.abs(fit_diffusion_map(roll, 3, seed=7).eigenfunctions),
                                np.abs(base.eigenfunctions), atol=1e-8)
     assert fit_diffusion_map(np.random.default_rng(0).normal(size=(3, 2)), 1).eigenfunctions.shape == (3, 2)
+
+
+# ---------------------------------------------------------------- the density normalisation exponent alpha
+
+
+def test_normalization_alpha_takes_the_named_choices_and_numbers():
+    assert NORMALIZATIONS == {"graph laplacian": 0.0, "fokker-planck": 0.5, "laplace-beltrami": 1.0}
+    assert normalization_alpha() == 1.0  # the lecture's K = P^-1 W P^-1
+    assert [normalization_alpha(n) for n in ("Graph_Laplacian", "fokker planck", "laplace-beltrami")] == [0, 0.5, 1]
+    assert normalization_alpha(0.25) == 0.25 and normalization_alpha(np.float32(1)) == 1.0
+    for bad in ("diffusion", 1.5, -0.1, True, None):
+        with pytest.raises(ValueError, match="normalisation|alpha"):
+            normalization_alpha(bad)
+
+
+@pytest.fixture(scope="module")
+def cloud():
+    """150 points in a 1 x 0.5 rectangle: one connected component at the lecture's kernel scale."""
+    return np.random.default_rng(5).uniform(size=(150, 2)) * [1.0, 0.5]
+
+
+def _kernel(X):
+    D = pdist(X)
+    eps = DIAMETER_FRACTION * D.max()
+    return np.exp(-squareform(D) ** 2 / eps), eps
+
+
+def test_graph_laplacian_is_the_plain_row_normalised_kernel(cloud):
+    """alpha = 0: phi_l are eigenvectors of W / (row sums of W), with eigenvalues a_l; no density step."""
+    X = cloud
+    result = dense_diffusion_map(X, 4, alpha="graph laplacian")
+    W, _ = _kernel(X)
+    markov = W / W.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(markov @ result.eigenfunctions, result.eigenfunctions * result.kernel_eigenvalues,
+                               atol=1e-10)
+    leading = np.sort(np.linalg.eigvals(markov).real)[::-1][:5]
+    np.testing.assert_allclose(result.kernel_eigenvalues, leading, rtol=1e-8)
+    assert result.alpha == 0.0
+
+
+@pytest.mark.parametrize("name", sorted(NORMALIZATIONS))
+def test_each_normalisation_gives_the_eigenpairs_of_its_markov_matrix(cloud, name):
+    """For every alpha: Q^-1 K phi = a phi with K = P^-alpha W P^-alpha; sparse (all pairs) equals dense."""
+    X, alpha = cloud, NORMALIZATIONS[name]
+    W, eps = _kernel(X)
+    p = W.sum(axis=1) ** alpha
+    K = W / np.outer(p, p)
+    markov = K / K.sum(axis=1, keepdims=True)
+    dense = dense_diffusion_map(X, 4, alpha=name)
+    np.testing.assert_allclose(markov @ dense.eigenfunctions, dense.eigenfunctions * dense.kernel_eigenvalues,
+                               atol=1e-10)
+    assert dense.alpha == alpha and dense.eigenvalues[0] == pytest.approx(1.0)
+    sparse = fit_diffusion_map(X, 4, cutoff=1e3, alpha=name)
+    np.testing.assert_allclose(sparse.kernel_eigenvalues, dense.kernel_eigenvalues, rtol=1e-10)
+    lam, phi = diffusion_map(X, 4, alpha=alpha)  # the exercise's reference takes the same exponent
+    np.testing.assert_allclose(lam, dense.eigenvalues, rtol=1e-10)
+    _, sqrt_q = diffusion_normalize(W, name)
+    np.testing.assert_allclose(sqrt_q**2, K.sum(axis=1), rtol=1e-12)
+
+
+def test_default_is_the_lectures_alpha_one(cloud):
+    X = cloud
+    W, _ = _kernel(X)
+    p = W.sum(axis=1)
+    K = W / np.outer(p, p)
+    T, sqrt_q = diffusion_normalize(W)
+    np.testing.assert_array_equal(sqrt_q, np.sqrt(K.sum(axis=1)))
+    np.testing.assert_array_equal(T, K / np.outer(sqrt_q, sqrt_q))
+    default, explicit = dense_diffusion_map(X, 4), dense_diffusion_map(X, 4, alpha=1.0)
+    np.testing.assert_array_equal(default.eigenfunctions, explicit.eigenfunctions)
+    assert default.alpha == fit_diffusion_map(X, 2).alpha == 1.0
+
+
+def test_only_laplace_beltrami_is_blind_to_the_sampling_density():
+    """On a circle sampled with density 1 + 0.9 cos t, alpha = 1 still gives Fourier modes; alpha = 0 does not."""
+    u = (np.arange(400) + 0.5) / 400
+    grid = np.linspace(0, 2 * np.pi, 20001)
+    t = np.interp(u, (grid + 0.9 * np.sin(grid)) / (2 * np.pi), grid)  # inverse of the CDF
+    X = np.column_stack([np.cos(t), np.sin(t)])
+
+    def fourier_fit(alpha):
+        phi = dense_diffusion_map(X, 4, alpha=alpha).eigenfunctions
+        return [span_correlation(phi[:, ell], np.column_stack([np.cos(m * t), np.sin(m * t)]))
+                for ell, m in ((1, 1), (2, 1), (3, 2), (4, 2))]
+
+    fits = {name: fourier_fit(name) for name in NORMALIZATIONS}
+    assert min(fits["laplace-beltrami"]) > 0.995
+    assert min(fits["graph laplacian"]) < 0.8
+    assert fits["graph laplacian"][3] < fits["fokker-planck"][3] < fits["laplace-beltrami"][3]

@@ -15,15 +15,13 @@ from scipy import stats
 from course_utils import evacuation, plotting
 from course_utils.data import make_fire_evacuation
 from course_utils.instructor.reference import evacuation as reference
+from tests.plots import assert_axes
 
 AREA = ((130.0, 150.0), (50.0, 70.0))
 UNIT_AREA = ((0.0, 0.1), (0.0, 0.5))  # 5 % of the unit square
 
 
-@pytest.fixture(autouse=True)
-def _close():
-    yield
-    plt.close("all")
+pytestmark = pytest.mark.usefixtures("close_figures")
 
 
 def _brute_force_critical_number(p: float, critical: int) -> int:
@@ -204,7 +202,8 @@ def test_plot_evacuation_draws_the_labelled_sensitive_area():
 def test_plot_evacuation_on_given_axes():
     fig, ax = plt.subplots()
     assert plotting.plot_evacuation(make_fire_evacuation(50), AREA, ax=ax) is fig
-    assert ax.get_title() and ax.get_legend() is not None
+    assert_axes(ax, title="Positions during the evacuation", xlabel="x (m)", ylabel="y (m)", collections=1, patches=1,
+                legend=["people", "sensitive area: 4 of 50 inside"])
 
 
 def test_area_sampler_has_its_share_inside_and_the_binomial_answer():

@@ -68,6 +68,35 @@ def test_generator_structure_and_seed():
         make_face_landmarks(n_people=0)
 
 
+def _old_rotation(yaw, pitch, roll):
+    """The generator's former hand-written head pose: ``R_roll @ R_pitch @ R_yaw``."""
+    cy, sy, cp, sp, cr, sr = np.cos(yaw), np.sin(yaw), np.cos(pitch), np.sin(pitch), np.cos(roll), np.sin(roll)
+    r_yaw = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
+    r_pitch = np.array([[1, 0, 0], [0, cp, -sp], [0, sp, cp]])
+    r_roll = np.array([[cr, -sr, 0], [sr, cr, 0], [0, 0, 1]])
+    return r_roll @ r_pitch @ r_yaw
+
+
+def test_head_pose_rotation_is_scipys_euler_yxz_and_equals_the_old_product():
+    from course_utils.data.face_landmarks import _rotation
+
+    rng = np.random.default_rng(0)
+    cases = [(0.0, 0.0, 0.0), (0.3, 0.0, 0.0), (0.0, -0.4, 0.0), (0.0, 0.0, 1.1), *rng.uniform(-np.pi, np.pi, (20, 3))]
+    for angles in cases:
+        np.testing.assert_allclose(_rotation(*angles), _old_rotation(*angles), rtol=1e-6, atol=1e-6)
+    # yaw turns the x axis towards -z (right-handed rotation about y)
+    np.testing.assert_allclose(_rotation(np.pi / 2, 0, 0) @ [1, 0, 0], [0, 0, -1], atol=1e-12)
+
+
+def test_generated_faces_match_the_old_rotation(monkeypatch):
+    import course_utils.data.face_landmarks as FL
+
+    new = make_face_landmarks(n_people=2, seed=3).landmarks
+    monkeypatch.setattr(FL, "_rotation", _old_rotation)
+    old = make_face_landmarks(n_people=2, seed=3).landmarks
+    np.testing.assert_allclose(new, old, rtol=1e-6, atol=1e-4)  # float32 tolerance on coordinates of about 100
+
+
 def test_generator_mixes_identity_and_expression():
     """Identity varies as much as an expression moves the face, and intensity scales the movement."""
     d = make_face_landmarks(n_people=20, noise=0.0, head_pose_deg=0.0, seed=0)

@@ -33,12 +33,14 @@ def test_standin_files_follow_rafd_naming(small_standin):
     assert len(pair_with_neutral(frame)) == len(frame)
 
 
+@pytest.mark.network
 def test_mediapipe_finds_at_least_95_percent_of_standin_faces(small_standin):
     frame = scan_rafd(small_standin)
     table = extract_landmarks(list(frame["path"]), progress=False, cache=False)
     assert table.detection_rate >= 0.95
 
 
+@pytest.mark.network
 def test_emotions_move_the_landmarks_and_neutral_does_not(small_standin):
     frame = pair_with_neutral(scan_rafd(small_standin))
     frame = frame[(frame["camera"] == "090") & (frame["gaze"] == "frontal") & (frame["model"] == 1)]

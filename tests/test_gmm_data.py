@@ -80,3 +80,23 @@ def test_parameters_alone_are_seeded_and_sampling_follows_the_stated_order():
     eps = rng.standard_normal((5, 3))
     np.testing.assert_array_equal(labels, expected_labels)
     np.testing.assert_allclose(points[0], a.means[labels[0]] + np.linalg.cholesky(a.covariances[labels[0]]) @ eps[0])
+
+
+@pytest.mark.parametrize("dim", [1, 2, 3, 5])
+def test_covariances_are_rotated_by_special_orthogonal_matrices(dim):
+    """Each covariance is ``R diag(s^2) R^T`` with ``R`` from ``scipy.stats.special_ortho_group`` (identity in 1-D)."""
+    from scipy.stats import special_ortho_group
+
+    from course_utils.data.synthetic import _random_rotation
+
+    rotation = _random_rotation(dim, np.random.default_rng(7))
+    np.testing.assert_allclose(rotation @ rotation.T, np.eye(dim), atol=1e-12)
+    assert np.linalg.det(rotation) == pytest.approx(1.0)
+    if dim > 1:
+        np.testing.assert_array_equal(rotation, special_ortho_group.rvs(dim, random_state=np.random.default_rng(7)))
+    g = make_gaussian_mixture_parameters(n_components=2, dim=dim, seed=11)
+    for covariance in g.covariances:
+        stds = np.sqrt(np.linalg.eigvalsh(covariance))
+        assert stds.min() >= 0.35 - 1e-9 and stds.max() <= 0.9 + 1e-9
+    if dim >= 2:  # tilted: the principal axes are not the coordinate axes
+        assert not np.allclose(g.covariances[0], np.diag(np.diag(g.covariances[0])))

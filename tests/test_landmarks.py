@@ -32,6 +32,7 @@ def landmarker():
         yield lm
 
 
+@pytest.mark.network
 def test_astronaut_has_one_face_with_478_landmarks_and_blendshapes(landmarker):
     detection = landmarker.detect(data.astronaut())
     assert detection is not None
@@ -44,10 +45,12 @@ def test_astronaut_has_one_face_with_478_landmarks_and_blendshapes(landmarker):
     assert detection.landmarks[RIGHT_EYE_OUTER, 0] < detection.landmarks[LEFT_EYE_OUTER, 0]
 
 
+@pytest.mark.network
 def test_blank_image_has_no_face(landmarker):
     assert landmarker.detect(np.zeros((200, 150, 3), np.uint8)) is None
 
 
+@pytest.mark.network
 def test_detect_refuses_wrong_images_and_a_closed_landmarker(landmarker):
     with pytest.raises(ValueError, match="uint8"):
         landmarker.detect(np.zeros((20, 20, 3), np.float32))
@@ -58,6 +61,7 @@ def test_detect_refuses_wrong_images_and_a_closed_landmarker(landmarker):
         closed.detect(data.astronaut())
 
 
+@pytest.mark.network
 def test_extraction_records_missing_faces_and_caches(tmp_path, monkeypatch):
     model = fetch(REGISTRY["face_landmarker"])  # the verified model, copied into an empty cache
     (tmp_path / "cache").mkdir()
@@ -159,6 +163,7 @@ def test_pairs_with_faces_refuses_a_folder_without_faces():
         table.pairs_with_faces(["a.jpg"], ["b.jpg", "c.jpg"])
 
 
+@pytest.mark.network
 def test_astronaut_deltas_from_the_real_photo(landmarker):
     photo = data.astronaut()
     a = landmarker.detect(photo).landmarks
@@ -170,6 +175,7 @@ def test_astronaut_deltas_from_the_real_photo(landmarker):
     assert np.linalg.norm(positions[LEFT_EYE_OUTER] - positions[RIGHT_EYE_OUTER]) == pytest.approx(1, abs=1e-5)
 
 
+@pytest.mark.network
 def test_align_face_puts_the_eyes_where_asked(landmarker):
     photo = data.astronaut()
     crop = align_face(photo, landmarker.detect(photo).landmarks, size=64)

@@ -117,6 +117,7 @@ np.linalg.svd = svd
 '''
 
 
+@pytest.mark.network
 def test_nbval_fails_on_a_pca_regression(tmp_path):
     """Proof that nbval guards the notebook: an SVD returning one component too few must fail it."""
     (tmp_path / "patch").mkdir()

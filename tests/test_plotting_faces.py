@@ -8,6 +8,7 @@ import pytest
 
 from course_utils.data.face_landmarks import load_face_template
 from course_utils.plotting import plot_face, plot_face_grid, plot_latent_usage, plot_validation_curves
+from tests.plots import assert_axes
 
 
 def test_plot_face_draws_each_region():
@@ -35,10 +36,14 @@ def test_plot_face_grid_labels_rows_and_columns():
 def test_usage_and_validation_plots():
     kl = {"model 1": np.array([1.0, 0.5, 0.001]), "model 2": np.array([2.0, 0.0, 0.3])}
     fig = plot_latent_usage(kl, {k: np.ones(3) for k in kl}, threshold=0.01)
-    labels = fig.axes[0].get_legend_handles_labels()[1]
-    assert "model 1 (2 active)" in labels and "model 2 (2 active)" in labels
-    assert fig.axes[0].get_yscale() == "log" and fig.axes[1].get_ylabel()
+    assert fig.axes[0].get_yscale() == "log"
+    assert_axes(fig.axes[0], title="KL divergence per dimension", xlabel="latent dimension, sorted by KL",
+                ylabel="mean KL(q(z_k|x) || N(0,1)) (nats)", lines=3,
+                legend=["model 1 (2 active)", "model 2 (2 active)", "threshold 0.01 nats"])
+    assert_axes(fig.axes[1], title="Decoder weight norm per dimension", xlabel="latent dimension, sorted by KL",
+                ylabel="norm of first decoder layer weights", legend=["model 1", "model 2"], lines=2)
     plt.close(fig)
     fig = plot_validation_curves({"model 1": (np.array([5, 10]), np.array([-1.0, -2.0]), 10)})
-    assert fig.axes[0].get_title() and "restored epoch" in fig.axes[0].get_legend_handles_labels()[1]
+    assert_axes(fig.axes[0], title="Validation objective during training", xlabel="epoch",
+                ylabel="validation objective (nats per face)", legend=["model 1", "restored epoch"], lines=3)
     plt.close(fig)

@@ -48,6 +48,13 @@ def test_display_carries_table_and_json():
                                                                                  "raccoon_loss_L10": 0.176044}}}
 
 
+def test_html_view_escapes_descriptions():
+    report = Report("01_pca")
+    report.record("loss", 1.0, "<script>alert(1)</script> & more")
+    html_table = report._repr_html_()
+    assert "<script>" not in html_table and "&lt;script&gt;alert(1)&lt;/script&gt; &amp; more" in html_table
+
+
 def _notebook(outputs, tags=(RESULTS_TAG,)):
     return {"cells": [{"cell_type": "code", "metadata": {"tags": list(tags)}, "outputs": outputs}]}
 

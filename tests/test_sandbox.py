@@ -237,6 +237,7 @@ def hostile(tmp_path_factory):
     return {g.student: g for g in grades}, before, after, out
 
 
+@pytest.mark.network
 def test_honest_submissions_keep_their_grades(hostile):
     grades, *_ = hostile
     for name in ("honest", "victim_classmate"):
@@ -283,8 +284,7 @@ def test_forged_and_oversized_output_is_contained(hostile):
     huge = grades["huge_stderr_and_events"]
     assert huge.run.status == "ok" and all(len(c["error"]) <= 600 for c in huge.run.cells)
     summary = list(csv.DictReader((out / "summary.csv").open(encoding="utf-8")))
-    assert {r["sandbox"] for r in summary} == {"bwrap + cgroup"} or all(r["sandbox"].startswith("bwrap")
-                                                                       for r in summary)
+    assert summary and {r["sandbox"] for r in summary} <= {"bwrap + cgroup", "bwrap + rlimits"}
 
 
 def test_attacks_fail_for_the_right_reasons(hostile):

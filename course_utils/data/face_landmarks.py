@@ -138,12 +138,14 @@ def action_unit_fields(template: Bunch | None = None) -> dict[str, np.ndarray]:
 
 
 def _rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
-    """Rotation matrix for angles in radians about y (yaw), x (pitch) and z (roll)."""
-    cy, sy, cp, sp, cr, sr = np.cos(yaw), np.sin(yaw), np.cos(pitch), np.sin(pitch), np.cos(roll), np.sin(roll)
-    r_yaw = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
-    r_pitch = np.array([[1, 0, 0], [0, cp, -sp], [0, sp, cp]])
-    r_roll = np.array([[cr, -sr, 0], [sr, cr, 0], [0, 0, 1]])
-    return r_roll @ r_pitch @ r_yaw
+    """Head-pose rotation matrix (3, 3) for angles in radians: yaw about y, then pitch about x, then roll about z.
+
+    Extrinsic (fixed-axis) Euler angles ``"yxz"`` of ``scipy.spatial.transform.Rotation``, i.e. the product
+    ``R_roll @ R_pitch @ R_yaw``.
+    """
+    from scipy.spatial.transform import Rotation
+
+    return Rotation.from_euler("yxz", [yaw, pitch, roll]).as_matrix()
 
 
 def _identity_shape(template: Bunch, rng: np.random.Generator, scale: float) -> np.ndarray:

@@ -179,12 +179,10 @@ def make_fire_evacuation(n_samples: int = 3600, seed: int | np.random.Generator 
 
 
 def _random_rotation(dim: int, rng: np.random.Generator) -> np.ndarray:
-    """A uniformly random rotation (orthogonal matrix with determinant +1), from the QR decomposition."""
-    q, r = np.linalg.qr(rng.normal(size=(dim, dim)))
-    q = q * np.sign(np.diag(r))
-    if np.linalg.det(q) < 0:
-        q[:, 0] = -q[:, 0]
-    return q
+    """A uniformly random rotation (dim, dim): ``scipy.stats.special_ortho_group``; the identity when ``dim == 1``."""
+    from scipy.stats import special_ortho_group
+
+    return np.eye(1) if dim == 1 else special_ortho_group.rvs(dim, random_state=rng)
 
 
 def make_gaussian_mixture_parameters(n_components: int = 4, dim: int = 3, seed: int = 0, box: float = 2.0,

@@ -21,7 +21,6 @@ import base64
 import csv
 import functools
 import hashlib
-import html
 import json
 import os
 import re
@@ -65,9 +64,6 @@ MAX_REASON = 600
 STDERR_TAIL = 64 * 1024
 FIGURE_NAME = re.compile(r"figures/(cell\d{3}_\d{2}\.png)")
 UNSAFE_LABEL = "none (--unsafe-no-sandbox: the submission ran with the grader's own rights)"
-FEEDBACK_CSS = ("body{font-family:sans-serif;max-width:60em;margin:2em auto}td{padding:.2em .6em;vertical-align:top}"
-                ".ok td:nth-child(2){color:#176}.bad td:nth-child(2),p.bad{color:#a12}"
-                "img{max-width:48%;margin:.3em;border:1px solid #ddd}")
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
                     "TF_NUM_INTEROP_THREADS")
 
@@ -911,25 +907,22 @@ def write_reports(grades: list[Grade], suite: CheckSuite, out_dir: Path) -> None
 
 
 def feedback_html(grade: Grade, suite: CheckSuite) -> str:
-    """A self-contained HTML page for one student: checks, errors, figures."""
-    esc = html.escape
-    rows = "".join(
-        f"<tr class='{'ok' if r.passed else 'bad'}'><td>{esc(r.check)}</td><td>{r.points:g} / {r.max_points:g}</td>"
-        f"<td>{esc(r.reason)}</td></tr>" for r in grade.results)
-    errors = "".join(f"<li>cell {c['cell'] + 1} (<code>{esc(c.get('first_line', ''))}</code>): "
-                     f"<code>{esc(c['error'])}</code></li>" for c in grade.run.errors[:20])
-    figures = "".join(f"<img alt='figure {number}' src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
-                      for number, png in enumerate(grade.run.figures, start=1))
-    status = ("" if grade.run.status == "ok"
-              else f"<p class='bad'>Run: {esc(grade.run.status)}: {esc(grade.run.message)}</p>")
-    title = f"{esc(suite.exercise)}: {esc(grade.student)}"
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title><style>{FEEDBACK_CSS}</style>"
-            f"</head><body><h1>{title}</h1>"
-            f"<p><b>{grade.points:g} of {grade.max_points:g} points</b> (run took {grade.run.seconds:.0f} s)</p>"
-            f"{status}"
-            f"<table><tr><th>check</th><th>points</th><th>why</th></tr>{rows}</table>"
-            f"<h2>Cells that raised an error</h2><ul>{errors or '<li>none</li>'}</ul>"
-            f"<h2>Your figures</h2>{figures or '<p>none were produced</p>'}</body></html>\n")
+    """A self-contained HTML page for one student: checks, errors, figures.
+
+    Rendered from the Jinja2 template ``templates/feedback.html.j2`` with autoescape on (the student's
+    text cannot add markup) and ``StrictUndefined`` (a name missing from the context is an error, not a blank).
+    """
+    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+    env = Environment(loader=PackageLoader("course_utils.instructor", "templates"),
+                      autoescape=select_autoescape(default=True, default_for_string=True),
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    errors = [{"cell": c["cell"] + 1, "first_line": c.get("first_line", ""), "error": c["error"]}
+              for c in grade.run.errors[:20]]
+    return env.get_template("feedback.html.j2").render(
+        exercise=suite.exercise, student=grade.student, points=grade.points, max_points=grade.max_points,
+        seconds=grade.run.seconds, status=grade.run.status, message=grade.run.message, results=grade.results,
+        errors=errors, figures=[base64.b64encode(png).decode() for png in grade.run.figures])
 
 
 def grades_table(grades: list[Grade]) -> str:

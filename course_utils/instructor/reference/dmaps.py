@@ -6,6 +6,10 @@ For data ``x_1 .. x_N``: the distance matrix ``D``, ``eps = 5 %`` of the data se
 ``(a_l, v_l)`` of ``T`` give the eigenvalues ``lambda_l = a_l ** (1 / (2 eps))`` and the eigenfunctions
 ``phi_l = Q^-1/2 v_l`` (``phi_0`` is constant) of the Laplace-Beltrami operator on the data's manifold.
 
+The density normalisation is the lecture's case ``alpha = 1`` of ``K = P^-alpha W P^-alpha``; every function
+here takes ``alpha`` (a number in [0, 1] or a name of :data:`course_utils.dmaps.NORMALIZATIONS`: ``"graph
+laplacian"`` 0, ``"fokker-planck"`` 0.5, ``"laplace-beltrami"`` 1), with the lecture's 1 as the default.
+
 The student writes :func:`kernel_matrix`, :func:`diffusion_normalize`, :func:`diffusion_eigenpairs` and
 :func:`diffusion_map` (dense) in ``notebooks/02_diffusion_maps.ipynb``; ``grading/02_diffusion_maps.py``
 compares them with these. :func:`fit_diffusion_map` is a sparse version of the same algorithm (radius
@@ -24,7 +28,7 @@ from scipy.sparse.linalg import eigsh
 from scipy.spatial.distance import cdist, pdist, squareform
 from sklearn.neighbors import radius_neighbors_graph
 
-from ...dmaps import fix_signs
+from ...dmaps import fix_signs, normalization_alpha
 
 DIAMETER_FRACTION = 0.05
 """The lecture's kernel scale: ``eps`` is this fraction of the data set's diameter."""
@@ -37,10 +41,13 @@ def kernel_matrix(X: np.ndarray) -> tuple[np.ndarray, float]:
     return np.exp(-(D**2) / eps), eps
 
 
-def diffusion_normalize(W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``T = Q^-1/2 K Q^-1/2`` with ``K = P^-1 W P^-1`` (N, N), and ``sqrt(diag Q)`` (N,), for a dense ``W``."""
+def diffusion_normalize(W: np.ndarray, alpha: float | str = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """``T = Q^-1/2 K Q^-1/2`` with ``K = P^-alpha W P^-alpha`` (N, N), and ``sqrt(diag Q)`` (N,), for a dense ``W``.
+
+    ``alpha = 1`` (default) is the lecture's ``K = P^-1 W P^-1``; see :func:`course_utils.dmaps.normalization_alpha`.
+    """
     W = np.asarray(W, dtype=np.float64)
-    p = W.sum(axis=1)
+    p = W.sum(axis=1) ** normalization_alpha(alpha)
     K = W / np.outer(p, p)
     sqrt_q = np.sqrt(K.sum(axis=1))
     return K / np.outer(sqrt_q, sqrt_q), sqrt_q
@@ -62,10 +69,11 @@ def diffusion_eigenpairs(T: np.ndarray, sqrt_q: np.ndarray, epsilon: float, n_ei
     return a ** (1.0 / (2.0 * epsilon)), phi
 
 
-def diffusion_map(X: np.ndarray, n_eigenfunctions: int = 10) -> tuple[np.ndarray, np.ndarray]:
+def diffusion_map(X: np.ndarray, n_eigenfunctions: int = 10, alpha: float | str = 1.0
+                  ) -> tuple[np.ndarray, np.ndarray]:
     """The whole lecture algorithm on dense matrices: ``(lambda (L + 1,), phi (N, L + 1))``."""
     W, eps = kernel_matrix(X)
-    T, sqrt_q = diffusion_normalize(W)
+    T, sqrt_q = diffusion_normalize(W, alpha)
     return diffusion_eigenpairs(T, sqrt_q, eps, n_eigenfunctions)
 
 
@@ -85,6 +93,8 @@ class DiffusionMap:
         Kernel scale used, ``W = exp(-D**2 / eps)``.
     mean_neighbors : float
         Mean number of kernel entries per row (``N`` for the dense version).
+    alpha : float
+        Exponent of the density normalisation ``K = P^-alpha W P^-alpha`` (1: the lecture's).
     """
 
     eigenvalues: np.ndarray
@@ -92,6 +102,7 @@ class DiffusionMap:
     eigenfunctions: np.ndarray
     epsilon: float
     mean_neighbors: float
+    alpha: float = 1.0
 
     @property
     def n_eigenfunctions(self) -> int:
@@ -133,9 +144,9 @@ def default_epsilon(X: np.ndarray, fraction: float = DIAMETER_FRACTION) -> float
     return eps
 
 
-def _normalize(W: np.ndarray | sp.csr_matrix) -> tuple[np.ndarray | sp.csr_matrix, np.ndarray]:
-    """``T = Q^-1/2 K Q^-1/2`` with ``K = P^-1 W P^-1``; return ``T`` and ``sqrt(diag(Q))``."""
-    p = np.asarray(W.sum(axis=1)).ravel()
+def _normalize(W: np.ndarray | sp.csr_matrix, alpha: float = 1.0) -> tuple[np.ndarray | sp.csr_matrix, np.ndarray]:
+    """``T = Q^-1/2 K Q^-1/2`` with ``K = P^-alpha W P^-alpha``; return ``T`` and ``sqrt(diag(Q))``."""
+    p = np.asarray(W.sum(axis=1)).ravel() ** alpha
     if sp.issparse(W):
         K = sp.diags(1.0 / p) @ W @ sp.diags(1.0 / p)
         sqrt_q = np.sqrt(np.asarray(K.sum(axis=1)).ravel())
@@ -147,8 +158,8 @@ def _normalize(W: np.ndarray | sp.csr_matrix) -> tuple[np.ndarray | sp.csr_matri
     return (T + T.T) * 0.5, sqrt_q
 
 
-def _result(a: np.ndarray, V: np.ndarray, sqrt_q: np.ndarray, epsilon: float, mean_neighbors: float
-            ) -> DiffusionMap:
+def _result(a: np.ndarray, V: np.ndarray, sqrt_q: np.ndarray, epsilon: float, mean_neighbors: float,
+            alpha: float) -> DiffusionMap:
     """Sort the eigenpairs of ``T`` (largest first) and turn them into ``lambda_l`` and ``phi_l``."""
     order = np.argsort(a)[::-1]
     a, V = a[order], V[:, order]
@@ -156,7 +167,7 @@ def _result(a: np.ndarray, V: np.ndarray, sqrt_q: np.ndarray, epsilon: float, me
         raise ValueError("The kernel matrix has non-positive leading eigenvalues; increase epsilon.")
     phi = fix_signs(V / sqrt_q[:, None])
     return DiffusionMap(eigenvalues=a ** (1.0 / (2.0 * epsilon)), kernel_eigenvalues=a, eigenfunctions=phi,
-                        epsilon=float(epsilon), mean_neighbors=float(mean_neighbors))
+                        epsilon=float(epsilon), mean_neighbors=float(mean_neighbors), alpha=alpha)
 
 
 def sparse_kernel(X: np.ndarray, epsilon: float, radius: float) -> sp.csr_matrix:
@@ -170,7 +181,7 @@ def sparse_kernel(X: np.ndarray, epsilon: float, radius: float) -> sp.csr_matrix
 
 
 def fit_diffusion_map(X: np.ndarray, n_eigenfunctions: int = 10, epsilon: float | None = None,
-                      cutoff: float = 4.0, seed: int = 0) -> DiffusionMap:
+                      cutoff: float = 4.0, seed: int = 0, alpha: float | str = "laplace-beltrami") -> DiffusionMap:
     """Diffusion map of ``X`` with a sparse neighbourhood kernel and ``scipy.sparse.linalg.eigsh``.
 
     Parameters
@@ -186,6 +197,10 @@ def fit_diffusion_map(X: np.ndarray, n_eigenfunctions: int = 10, epsilon: float 
         get no kernel entry. Every entry dropped is below ``exp(-cutoff**2)`` (``1.1e-7`` for the default 4).
     seed : int
         Seed of the eigensolver's start vector (the result does not depend on it beyond rounding).
+    alpha : str or float
+        Density normalisation ``K = P^-alpha W P^-alpha``: ``"laplace-beltrami"`` (1, the lecture's),
+        ``"fokker-planck"`` (0.5), ``"graph laplacian"`` (0) or a number in [0, 1]
+        (:data:`course_utils.dmaps.NORMALIZATIONS`).
 
     Returns
     -------
@@ -197,8 +212,9 @@ def fit_diffusion_map(X: np.ndarray, n_eigenfunctions: int = 10, epsilon: float 
     ValueError
         Naming the argument and what to do: fewer than 3 samples, ``n_eigenfunctions`` not in
         ``[1, N - 2]``, ``epsilon`` not positive and finite, ``cutoff`` not positive, samples that all
-        coincide, or an ``epsilon`` so small that no sample has a neighbour.
+        coincide, an ``epsilon`` so small that no sample has a neighbour, or an unknown ``alpha``.
     """
+    alpha = normalization_alpha(alpha)
     X = np.asarray(X, dtype=np.float64)
     if isinstance(n_eigenfunctions, bool) or not isinstance(n_eigenfunctions, int | np.integer):
         raise ValueError(f"n_eigenfunctions must be a whole number >= 1; got {n_eigenfunctions!r}.")
@@ -227,26 +243,27 @@ def fit_diffusion_map(X: np.ndarray, n_eigenfunctions: int = 10, epsilon: float 
                          f"cutoff * sqrt(epsilon) = {cutoff * np.sqrt(eps):.3g}: every sample is its own component "
                          f"and the eigenfunctions mean nothing. Increase epsilon (the default, "
                          f"{DIAMETER_FRACTION:.0%} of the diameter, is {default_epsilon(X):.3g}).")
-    T, sqrt_q = _normalize(W)
+    T, sqrt_q = _normalize(W, alpha)
     v0 = np.random.default_rng(seed).uniform(0.5, 1.5, size=len(X))
     a, V = eigsh(T, k=n_eigenfunctions + 1, which="LA", v0=v0)
-    return _result(a, V, sqrt_q, eps, W.nnz / len(X))
+    return _result(a, V, sqrt_q, eps, W.nnz / len(X), alpha)
 
 
-def dense_diffusion_map(X: np.ndarray, n_eigenfunctions: int = 10, epsilon: float | None = None
-                        ) -> DiffusionMap:
+def dense_diffusion_map(X: np.ndarray, n_eigenfunctions: int = 10, epsilon: float | None = None,
+                        alpha: float | str = "laplace-beltrami") -> DiffusionMap:
     """The lecture's algorithm written out with dense N x N matrices and ``scipy.linalg.eigh``.
 
     The reference for :func:`fit_diffusion_map` (tests, ``tools/bench_dmaps.py``); it needs ``O(N**2)``
     memory and ``O(N**3)`` time. Parameters and result as in :func:`fit_diffusion_map`.
     """
+    alpha = normalization_alpha(alpha)
     X = _check_data(X, n_eigenfunctions)
     D = squareform(pdist(X))
     eps = DIAMETER_FRACTION * D.max() if epsilon is None else float(epsilon)
     W = np.exp(-(D**2) / eps)
-    T, sqrt_q = _normalize(W)
+    T, sqrt_q = _normalize(W, alpha)
     n = len(X)
     a, V = scipy.linalg.eigh(T, subset_by_index=[n - n_eigenfunctions - 1, n - 1])
-    return _result(a, V, sqrt_q, eps, n)
+    return _result(a, V, sqrt_q, eps, n, alpha)
 
 
