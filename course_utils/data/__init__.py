@@ -3,6 +3,7 @@
 Loaders: :func:`load_pca_dataset`, :func:`load_pedestrians`, :func:`load_raccoon`, :func:`load_mnist`,
 :func:`load_fire_evacuation`, :func:`load_rafd` (RaFD file table; synthetic stand-in without the licence),
 :func:`load_face_landmarks`.
+Splits: :func:`split_by_person` (no person in two parts) returns a :class:`Split`, as every splitter of the kit.
 Seeded generators: :func:`make_gaussian_mixture_parameters` (parameters of a random Gaussian mixture),
 :func:`make_face_landmarks` (posed 3-D facial landmarks) and the stand-ins.
 Prefetch everything for offline use with ``python -m course_utils.data download-all``.
@@ -11,9 +12,8 @@ Prefetch everything for offline use with ``python -m course_utils.data download-
 from .cache import CACHE_ENV, PackageSource, cache_dir, fetch
 from .errors import CorruptDataError, DataError, DataShapeError, DataUnavailableError
 from .face_landmarks import load_face_landmarks, make_face_landmarks
+from .files import COURSE_DIR_ENV, course_dir
 from .loaders import (
-    COURSE_DIR_ENV,
-    course_dir,
     load_fire_evacuation,
     load_mnist,
     load_pca_dataset,
@@ -31,6 +31,7 @@ from .rafd import (
     select_cameras,
 )
 from .registry import REGISTRY
+from .splits import Split, split_by_person
 from .synthetic import (
     FIRE_EVACUATION_BOUNDS,
     make_fire_evacuation,
@@ -51,6 +52,7 @@ __all__ = [
     "DataShapeError",
     "DataUnavailableError",
     "PackageSource",
+    "Split",
     "cache_dir",
     "course_dir",
     "fetch",
@@ -71,4 +73,5 @@ __all__ = [
     "rafd_dir",
     "rafd_table",
     "select_cameras",
+    "split_by_person",
 ]

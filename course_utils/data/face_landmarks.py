@@ -17,6 +17,8 @@ import numpy as np
 from sklearn.utils import Bunch
 
 from .errors import DataShapeError
+from .files import course_file, display_path, read_npz
+from .landmark_index import LEFT_EYE_LOWER, RIGHT_EYE_LOWER
 
 TEMPLATE_PATH = Path(__file__).with_name("face_template.npz")
 """The shipped template: 83 MediaPipe landmarks of ``skimage.data.astronaut()`` (see the tool's docstring)."""
@@ -55,8 +57,8 @@ def load_face_template(path: str | os.PathLike | None = None) -> Bunch:
         source = str(data["source"])
     from_mediapipe = {int(m): i for i, m in enumerate(index)}
     return Bunch(points=points.astype(np.float64), mediapipe_index=index, region=region,
-                 right_eye_lower=np.array([from_mediapipe[m] for m in (154, 145, 163)]),
-                 left_eye_lower=np.array([from_mediapipe[m] for m in (381, 374, 390)]), source=source)
+                 right_eye_lower=np.array([from_mediapipe[m] for m in RIGHT_EYE_LOWER]),
+                 left_eye_lower=np.array([from_mediapipe[m] for m in LEFT_EYE_LOWER]), source=source)
 
 
 # ----------------------------------------------------------------------------- action-unit displacement fields
@@ -298,9 +300,7 @@ def load_face_landmarks(path: str | os.PathLike | None = None, seed: int = 0) ->
         ``left_eye_lower``; ``region`` (L,) or ``None``; and the source fields ``source_kind``, ``source``,
         ``path``, ``description``.
     """
-    from .loaders import _course_file, _display_path, read_npz
-
-    file = _course_file(path, FACE_LANDMARKS_FILE)
+    file = course_file(path, FACE_LANDMARKS_FILE)
     description = "3-D facial landmarks: people x (neutral + 6 expressions x 4 intensities)."
     if file is None:
         data = make_face_landmarks(seed=seed)
@@ -356,10 +356,10 @@ def load_face_landmarks(path: str | os.PathLike | None = None, seed: int = 0) ->
     neutral = _neutral_of_each(landmarks, labels["person"], labels["expression"], str(file))
     return Bunch(landmarks=landmarks, neutral=neutral, **labels, **eyes, expression_names=list(EXPRESSIONS),
                  region=arrays.get("region"), source_kind="course file", path=file, description=description,
-                 source=f"course file {_display_path(file)}")
+                 source=f"course file {display_path(file)}")
 
 
-# ----------------------------------------------------------------------------- preprocessing and split
+# ----------------------------------------------------------------------------- preprocessing
 
 
 def normalize_faces(landmarks: np.ndarray, right_eye: np.ndarray, left_eye: np.ndarray) -> np.ndarray:
@@ -386,30 +386,3 @@ def normalize_faces(landmarks: np.ndarray, right_eye: np.ndarray, left_eye: np.n
     if np.any(distance <= 1e-12):
         raise ValueError("Some faces have their two eyes at the same point; check the eye indices.")
     return (landmarks - (left + right) / 2) / distance
-
-
-def split_by_person(person: np.ndarray, sizes: tuple[int, int, int] | None = None,
-                    seed: int = 0) -> dict[str, np.ndarray]:
-    """Split samples person-wise into train, validation and test (no person in two parts).
-
-    Parameters
-    ----------
-    person : (n,) int array
-    sizes : (int, int, int), optional
-        Number of people in each part; default 80 %, 10 %, 10 % (the thesis's 80 / 10 / 10 of 100 people).
-    seed : int
-
-    Returns
-    -------
-    dict ``{"train", "val", "test"}`` of sample-index arrays (sorted).
-    """
-    people = np.unique(person)
-    if sizes is None:
-        n_val = max(1, round(0.1 * len(people)))
-        sizes = (len(people) - 2 * n_val, n_val, n_val)
-    if sum(sizes) != len(people) or min(sizes) < 1:
-        raise ValueError(f"sizes {sizes} must be positive and add up to the {len(people)} people.")
-    order = np.random.default_rng(seed).permutation(people)
-    bounds = np.cumsum([0, *sizes])
-    return {name: np.flatnonzero(np.isin(person, order[bounds[i]:bounds[i + 1]]))
-            for i, name in enumerate(("train", "val", "test"))}

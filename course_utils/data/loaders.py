@@ -21,7 +21,6 @@ import bz2
 import os
 import warnings
 import zipfile
-import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -30,55 +29,12 @@ from sklearn.utils import Bunch
 
 from .cache import PREFETCH_COMMAND, fetch, sha256_of
 from .errors import DataShapeError, DataUnavailableError
+from .files import COURSE_DIR_ENV, course_dir, course_file, display_path, read_npz
 from .registry import MNIST, RACCOON
 from .synthetic import FIRE_EVACUATION_BOUNDS, make_fire_evacuation, make_pca_dataset, make_pedestrian_trajectories
 
-COURSE_DIR_ENV = "COURSE_KIT_COURSE_DIR"
-"""Environment variable naming the folder that holds the real course files."""
-
 KERAS_MNIST_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
 """sha256 of ``mnist.npz`` as ``keras.datasets.mnist.load_data`` caches it."""
-
-_REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def course_dir() -> Path:
-    """Return the folder for real course files.
-
-    ``$COURSE_KIT_COURSE_DIR`` if set; else ``data/course`` under the working directory or its parent (a
-    notebook runs in ``notebooks/``, a command in the repository root), the first that exists; else
-    ``./data/course`` (which may not exist). Never the package's own location, so that a non-editable
-    install (``pip install .``, Colab) finds the files next to the notebooks.
-    """
-    env = os.environ.get(COURSE_DIR_ENV)
-    if env:
-        return Path(env).expanduser()
-    cwd = Path.cwd()
-    candidates = [cwd / "data" / "course", cwd.parent / "data" / "course"]
-    return next((c for c in candidates if c.is_dir()), candidates[0])
-
-
-def _display_path(path: Path) -> str:
-    """A path relative to the repository where possible, so that printed sources match across machines."""
-    try:
-        return str(path.resolve().relative_to(_REPO_ROOT))
-    except ValueError:
-        return str(path)
-
-
-def _course_file(path: str | os.PathLike | None, filename: str) -> Path | None:
-    """Resolve an explicit ``path`` (which must exist) or the course folder's ``filename`` (which may not)."""
-    if path is not None:
-        path = Path(path).expanduser()
-        if not path.is_file():
-            raise DataUnavailableError(
-                f"{path} does not exist or is not a file. Pass the path of {filename}, or leave `path` "
-                f"out to use {course_dir() / filename} if present, else the kit's own source."
-            )
-        return path
-    candidate = course_dir() / filename
-    return candidate if candidate.is_file() else None
-
 
 def _read_table(path: Path, n_columns: int | None, what: str) -> np.ndarray:
     """Read a whitespace-separated numeric table and check it, naming the file in every error."""
@@ -141,7 +97,7 @@ def load_pca_dataset(path: str | os.PathLike | None = None, seed: int = 0) -> Bu
     Bunch
         ``data`` (n, 2) float64, ``feature_names`` and the source fields.
     """
-    file = _course_file(path, "pca_dataset.txt")
+    file = course_file(path, "pca_dataset.txt")
     meta = {"feature_names": ["x1", "x2"], "description": "Strongly correlated 2-D point cloud (100 x 2)."}
     if file is not None:
         what = "n >= 3 rows x 2 columns of numbers (x1 x2), space separated"
@@ -149,7 +105,7 @@ def load_pca_dataset(path: str | os.PathLike | None = None, seed: int = 0) -> Bu
         if len(data) < 3:
             raise DataShapeError(f"{file} has only {len(data)} row(s); expected {what}.")
         _check_varies(data, file, meta["feature_names"], what)
-        return Bunch(data=data, source_kind="course file", source=f"course file {_display_path(file)}",
+        return Bunch(data=data, source_kind="course file", source=f"course file {display_path(file)}",
                      path=file, **meta)
     return Bunch(data=make_pca_dataset(seed=seed), source_kind="generated",
                  source=f"generated: make_pca_dataset(seed={seed}), stand-in for pca_dataset.txt",
@@ -174,7 +130,7 @@ def load_pedestrians(path: str | os.PathLike | None = None, seed: int = 0) -> Bu
         ``data`` (T, 2P) float64 in metres, ``positions`` (T, P, 2) the same numbers per pedestrian,
         ``n_pedestrians`` and the source fields.
     """
-    file = _course_file(path, "data_DMAP_PCA_vadere.txt")
+    file = course_file(path, "data_DMAP_PCA_vadere.txt")
     if file is not None:
         what = (f"T >= {PEDESTRIAN_MIN_STEPS} rows (time steps) x 2P columns (x1 y1 ... xP yP), e.g. 1000 x 30, "
                 "positions in metres")
@@ -193,7 +149,7 @@ def load_pedestrians(path: str | os.PathLike | None = None, seed: int = 0) -> Bu
                 f"transposed ({data.shape[1]} time steps x {data.shape[0] // 2} pedestrians?) or are its rows "
                 f"shuffled? Expected {what}."
             )
-        source_kind, source = "course file", f"course file {_display_path(file)}"
+        source_kind, source = "course file", f"course file {display_path(file)}"
     else:
         data = make_pedestrian_trajectories(seed=seed)
         source_kind = "generated"
@@ -314,7 +270,7 @@ def load_fire_evacuation(path: str | os.PathLike | None = None, seed: int = 0) -
         if train.shape == test.shape and np.array_equal(train, test):
             raise DataShapeError(f"{files[0]} and {files[1]} hold the same positions; expected two different "
                                  "samples (train 3000 x 2, test 600 x 2).")
-        source = f"course files {_display_path(files[0])}, {files[1].name}"
+        source = f"course files {display_path(files[0])}, {files[1].name}"
         return Bunch(train=train, test=test, source_kind="course file", source=source, path=files[0].parent,
                      **meta)
     positions = make_fire_evacuation(3600, seed=seed)
@@ -402,26 +358,6 @@ def _check_mnist(arrays: dict[str, np.ndarray], where: str) -> dict[str, np.ndar
     return checked
 
 
-def read_npz(path: Path, what: str) -> dict[str, np.ndarray]:
-    """All arrays of the ``.npz`` file ``path``; a truncated or corrupt archive is a :class:`DataShapeError`.
-
-    ``what`` says what the file should hold, for the error message.
-    """
-    try:
-        loaded = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
-        raise DataShapeError(f"{path} is not a readable .npz archive ({type(exc).__name__}: {exc}): truncated, "
-                             f"corrupt or another format; expected {what}. Copy the file again.") from exc
-    if isinstance(loaded, np.ndarray):
-        raise DataShapeError(f"{path} is a single .npy array, not an .npz archive; expected {what}.")
-    try:
-        with loaded as npz:
-            return {key: npz[key] for key in npz.files}
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
-        raise DataShapeError(f"{path} is not a readable .npz archive ({type(exc).__name__}: {exc}): truncated, "
-                             f"corrupt or another format; expected {what}. Copy the file again.") from exc
-
-
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
     """A cached file of the kit (hash-verified): all its arrays."""
     return read_npz(path, "a verified file of the kit's cache")
@@ -452,9 +388,9 @@ def load_mnist(path: str | os.PathLike | None = None) -> Bunch:
         ``x_train`` (60000, 28, 28) uint8 pixels 0-255, ``y_train`` (60000,) uint8 digits, ``x_test``
         (10000, 28, 28), ``y_test`` (10000,), ``target_names`` and the source fields.
     """
-    file = _course_file(path, "mnist.npz")
+    file = course_file(path, "mnist.npz")
     if file is not None:
-        kind, source = "course file", f"course file {_display_path(file)}"
+        kind, source = "course file", f"course file {display_path(file)}"
     elif (file := _keras_mnist_cache()) is not None:
         kind, source = "keras cache", "keras.datasets cache (mnist.npz, sha256-verified)"
     else:
@@ -505,10 +441,10 @@ def load_raccoon(gray: bool = True, path: str | os.PathLike | None = None) -> Bu
     Bunch
         ``image``: (768, 1024) uint8 if ``gray`` else (768, 1024, 3) uint8, and the source fields.
     """
-    file = _course_file(path, "face.dat")
+    file = course_file(path, "face.dat")
     if file is not None:
         rgb = _read_face_dat(file)
-        kind, source = "course file", f"course file {_display_path(file)}"
+        kind, source = "course file", f"course file {display_path(file)}"
     else:
         file = fetch(RACCOON)
         rgb, kind, source = _read_npz(file)["rgb"], "package", RACCOON.label
@@ -519,6 +455,7 @@ def load_raccoon(gray: bool = True, path: str | os.PathLike | None = None) -> Bu
 
 
 __all__ = [
+    "COURSE_DIR_ENV",
     "PREFETCH_COMMAND",
     "FIRE_CRITICAL_COUNT",
     "FIRE_SENSITIVE_AREA",
