@@ -61,8 +61,8 @@ def test_generator_structure_and_seed():
     assert np.bincount(d.person).tolist() == [25, 25, 25]
     assert np.bincount(d.target).tolist() == [3] + [12] * 6
     assert set(d.intensity[d.target == 0]) == {0} and set(d.intensity[d.target > 0]) == {1, 2, 3, 4}
-    np.testing.assert_array_equal(d.data, make_face_landmarks(n_people=3, seed=1).landmarks)
-    assert not np.allclose(d.data, make_face_landmarks(n_people=3, seed=2).landmarks)
+    np.testing.assert_array_equal(d.data, make_face_landmarks(n_people=3, seed=1).data)
+    assert not np.allclose(d.data, make_face_landmarks(n_people=3, seed=2).data)
     with pytest.raises(ValueError, match="n_people"):
         make_face_landmarks(n_people=0)
 
