@@ -5,8 +5,12 @@ face mesh plus 10 iris points; optionally 52 blendshape scores). The model file 
 (``REGISTRY["face_landmarker"]``, sha256-verified). Use it as a context manager, so MediaPipe's graph is
 closed before the interpreter exits.
 
-:func:`extract_landmarks` runs it over many images with a progress bar and caches every result on disk,
-keyed by the sha256 of the image's bytes (and of the model and options), so a second run reads the cache.
+:func:`detect_landmarks` detects one image (no cache): it is the ``detect`` argument the data layer takes to
+make the RaFD stand-in, which keeps MediaPipe out of :mod:`course_utils.data`.
+:func:`extract_landmarks` runs the detector over many images with a progress bar; every result goes into one
+cache (:func:`landmark_cache`, a :class:`~course_utils.data.cache.ContentCache`) keyed by the sha256 of the
+image's bytes, in a folder per model and options, so a second run reads the cache. The landmark index tables
+(eye corners, ...) live in :mod:`course_utils.data.landmark_index`.
 An image without a detected face is recorded as *missing*: :class:`LandmarkTable` keeps a ``found`` mask and
 returns landmarks only for images that have them; asking for a missing one raises
 :class:`MissingLandmarksError`. Nothing is ever filled with zeros or NaN.
