@@ -6,6 +6,9 @@ Loaders: :func:`load_pca_dataset`, :func:`load_pedestrians`, :func:`load_raccoon
 Splits: :func:`split_by_person` (no person in two parts) returns a :class:`Split`, as every splitter of the kit.
 Seeded generators: :func:`make_gaussian_mixture_parameters` (parameters of a random Gaussian mixture),
 :func:`make_face_landmarks` (posed 3-D facial landmarks) and the stand-ins.
+Every loader returns a :class:`sklearn.utils.Bunch` with one convention (``data``, ``target``, ``data_test``,
+``target_names``, ``description``, source fields; see :mod:`~course_utils.data.loaders`), and the cache-backed
+ones take ``data_home``. Nothing here imports a model: the RaFD stand-in takes a face detector as an argument.
 Prefetch everything for offline use with ``python -m course_utils.data download-all``.
 """
 
