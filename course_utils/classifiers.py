@@ -22,6 +22,8 @@ from scipy import stats
 from sklearn.metrics import accuracy_score, confusion_matrix, roc_auc_score
 from sklearn.model_selection import train_test_split
 
+from .data.splits import Split
+
 IMAGE_SHAPE = (64, 64, 3)
 """(height, width, channels) of the CNN input: an aligned face crop (``course_utils.landmarks.align_face``)."""
 
@@ -77,18 +79,6 @@ def unfreeze(model: keras.Model, learning_rate: float = 1e-4) -> keras.Model:
         layer.trainable = True
     _compile(model, learning_rate)
     return model
-
-
-@dataclass
-class Split:
-    """Indices of the training, validation and test rows."""
-
-    train: np.ndarray
-    val: np.ndarray
-    test: np.ndarray
-
-    def sizes(self) -> dict[str, int]:
-        return {"train": len(self.train), "val": len(self.val), "test": len(self.test)}
 
 
 def random_split(labels: np.ndarray, test_size: float = 0.2, val_size: float = 0.2, seed: int = 0) -> Split:

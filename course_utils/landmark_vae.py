@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from sklearn.utils import Bunch
 
+from .data.splits import Split
 from .notebook import import_tensorflow
 from .triplets import check_triplets
 from .vae import VAE, BestWeights, GaussianLikelihood, build_decoder, build_encoder
@@ -245,7 +246,7 @@ def decoder_weight_norms(model: VAE) -> np.ndarray:
     return np.linalg.norm(kernel[:model.latent_dim], axis=1)
 
 
-def linear_svm_accuracy(features: np.ndarray, labels: np.ndarray, split: dict[str, np.ndarray],
+def linear_svm_accuracy(features: np.ndarray, labels: np.ndarray, split: Split,
                         cs: Sequence[float] = (0.01, 0.1, 1.0, 10.0)) -> Bunch:
     """Test accuracy of a linear SVM (scikit-learn) on standardised features, ``C`` chosen on validation.
 
@@ -253,8 +254,8 @@ def linear_svm_accuracy(features: np.ndarray, labels: np.ndarray, split: dict[st
     ----------
     features : (n, d) array
     labels : (n,) array
-    split : dict
-        ``{"train", "val", "test"}`` index arrays (e.g. :func:`course_utils.data.face_landmarks.split_by_person`).
+    split : Split
+        Row indices of the three parts (:func:`course_utils.data.split_by_person`).
     cs : sequence of float
         Candidate regularisation constants; the one with the best validation accuracy is kept (ties:
         the smallest).
@@ -272,10 +273,10 @@ def linear_svm_accuracy(features: np.ndarray, labels: np.ndarray, split: dict[st
     best = None
     for c in cs:
         clf = make_pipeline(StandardScaler(), LinearSVC(C=c, max_iter=20_000, random_state=0))
-        clf.fit(features[split["train"]], labels[split["train"]])
-        val = clf.score(features[split["val"]], labels[split["val"]])
+        clf.fit(features[split.train], labels[split.train])
+        val = clf.score(features[split.val], labels[split.val])
         if best is None or val > best[0]:
             best = (val, c, clf)
     val, c, clf = best
-    return Bunch(test=float(clf.score(features[split["test"]], labels[split["test"]])), val=float(val),
-                 train=float(clf.score(features[split["train"]], labels[split["train"]])), C=c)
+    return Bunch(test=float(clf.score(features[split.test], labels[split.test])), val=float(val),
+                 train=float(clf.score(features[split.train], labels[split.train])), C=c)

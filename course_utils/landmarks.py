@@ -5,8 +5,12 @@ face mesh plus 10 iris points; optionally 52 blendshape scores). The model file 
 (``REGISTRY["face_landmarker"]``, sha256-verified). Use it as a context manager, so MediaPipe's graph is
 closed before the interpreter exits.
 
-:func:`extract_landmarks` runs it over many images with a progress bar and caches every result on disk,
-keyed by the sha256 of the image's bytes (and of the model and options), so a second run reads the cache.
+:func:`detect_landmarks` detects one image (no cache): it is the ``detect`` argument the data layer takes to
+make the RaFD stand-in, which keeps MediaPipe out of :mod:`course_utils.data`.
+:func:`extract_landmarks` runs the detector over many images with a progress bar; every result goes into one
+cache (:func:`landmark_cache`, a :class:`~course_utils.data.cache.ContentCache`) keyed by the sha256 of the
+image's bytes, in a folder per model and options, so a second run reads the cache. The landmark index tables
+(eye corners, ...) live in :mod:`course_utils.data.landmark_index`.
 An image without a detected face is recorded as *missing*: :class:`LandmarkTable` keeps a ``found`` mask and
 returns landmarks only for images that have them; asking for a missing one raises
 :class:`MissingLandmarksError`. Nothing is ever filled with zeros or NaN.
@@ -30,14 +34,10 @@ from pathlib import Path
 
 import numpy as np
 
-N_LANDMARKS = 478
-"""Landmarks per face: the 468-point mesh plus 5 points per iris."""
-
-RIGHT_EYE_OUTER = 33
-"""Outer corner of the subject's right eye (on the left of a frontal photo)."""
-
-LEFT_EYE_OUTER = 263
-"""Outer corner of the subject's left eye (on the right of a frontal photo)."""
+from .data.alignment import align_on_eyes
+from .data.cache import ContentCache, cache_dir, fetch
+from .data.landmark_index import LEFT_EYE_OUTER, N_LANDMARKS, RIGHT_EYE_OUTER
+from .data.registry import REGISTRY
 
 CACHE_VERSION = 1
 
@@ -64,8 +64,6 @@ class Detection:
 
 
 def _model_bytes() -> bytes:
-    from .data import REGISTRY, fetch
-
     with np.load(fetch(REGISTRY["face_landmarker"])) as archive:
         return bytes(archive["model"])
 
@@ -269,14 +267,9 @@ class LandmarkTable:
         return self.points[[self._row[key] for key in keys]]
 
 
-def _cache_root(landmarker: FaceLandmarker) -> Path:
-    from .data import cache_dir
-
-    return cache_dir() / "landmarks" / landmarker.cache_key
-
-
-def _cache_file(root: Path, digest: str) -> Path:
-    return root / digest[:2] / f"{digest}.npz"
+def landmark_cache(landmarker: FaceLandmarker, data_home: str | os.PathLike | None = None) -> ContentCache:
+    """The landmark cache of ``landmarker``'s model and options: ``<data_home>/landmarks/<cache key>/``."""
+    return ContentCache(cache_dir(data_home) / "landmarks" / landmarker.cache_key)
 
 
 def _digest_of_array(image: np.ndarray) -> str:
@@ -285,10 +278,32 @@ def _digest_of_array(image: np.ndarray) -> str:
     return hashlib.sha256(header + image.tobytes()).hexdigest()
 
 
+def detect_landmarks(image: np.ndarray) -> np.ndarray | None:
+    """(478, 3) landmarks of the face in an RGB image, or ``None``: one image, no cache.
+
+    Opens and closes a :class:`FaceLandmarker` per call (about a second), so use it for a few images, e.g.
+    as the ``detect`` argument of :func:`course_utils.data.load_rafd`; :func:`extract_landmarks` is for many.
+    """
+    with FaceLandmarker() as landmarker:
+        detection = landmarker.detect(image)
+    return None if detection is None else detection.landmarks
+
+
+def _detection_arrays(detection: Detection | None) -> dict[str, np.ndarray]:
+    """What the cache stores for one image: ``found``, ``landmarks`` and ``blendshapes`` (empty when not found)."""
+    if detection is None:
+        return {"found": np.array(False), "landmarks": np.empty((0, 3), np.float32),
+                "blendshapes": np.empty(0, np.float32)}
+    return {"found": np.array(True), "landmarks": detection.landmarks, "blendshapes": detection.blendshapes}
+
+
 def extract_landmarks(images: Sequence[str | os.PathLike] | Sequence[np.ndarray] | np.ndarray,
                       landmarker: FaceLandmarker | None = None, cache: bool = True, progress: bool = True,
-                      desc: str = "landmarks") -> LandmarkTable:
+                      desc: str = "landmarks", data_home: str | os.PathLike | None = None) -> LandmarkTable:
     """Detect the landmarks of many images, with a disk cache keyed by each image's content.
+
+    Detection is :meth:`FaceLandmarker.detect` (a pure function of the image); the cache is
+    :func:`landmark_cache`, consulted before and filled after it.
 
     Parameters
     ----------
@@ -301,6 +316,10 @@ def extract_landmarks(images: Sequence[str | os.PathLike] | Sequence[np.ndarray]
         Read and write the cache.
     progress : bool
         Show a tqdm progress bar on stderr.
+    desc : str
+        The progress bar's label.
+    data_home : path-like, optional
+        The kit's cache folder (default: :func:`~course_utils.data.cache.cache_dir`).
 
     Returns
     -------
@@ -314,39 +333,24 @@ def extract_landmarks(images: Sequence[str | os.PathLike] | Sequence[np.ndarray]
     keys = [str(item) for item in images] if is_paths else [f"image-{i}" for i in range(len(images))]
     own = landmarker is None
     probe = landmarker if landmarker is not None else FaceLandmarker()
-    root = _cache_root(probe)
+    store = landmark_cache(probe, data_home) if cache else None
     found = np.zeros(len(keys), dtype=bool)
     points, shapes = [], []
     n_cached = 0
     try:
         for i, item in enumerate(tqdm(images, desc=desc, disable=not progress, file=sys.stderr, mininterval=1.0)):
-            if is_paths:
-                raw = Path(item).read_bytes()
-                digest = hashlib.sha256(raw).hexdigest()
-            else:
-                digest = _digest_of_array(item)
-            file = _cache_file(root, digest)
-            if cache and file.is_file():
-                with np.load(file) as stored:
-                    ok = bool(stored["found"])
-                    lm, bs = stored["landmarks"], stored["blendshapes"]
+            digest = hashlib.sha256(Path(item).read_bytes()).hexdigest() if is_paths else _digest_of_array(item)
+            result = store.get(digest) if store is not None else None
+            if result is not None:
                 n_cached += 1
             else:
-                image = read_rgb(item) if is_paths else item
-                probe.open()
-                detection = probe.detect(image)
-                ok = detection is not None
-                lm = detection.landmarks if ok else np.empty((0, 3), np.float32)
-                bs = detection.blendshapes if ok else np.empty(0, np.float32)
-                if cache:
-                    file.parent.mkdir(parents=True, exist_ok=True)
-                    tmp = file.with_suffix(f".{os.getpid()}.tmp.npz")
-                    np.savez(tmp, found=ok, landmarks=lm, blendshapes=bs)
-                    os.replace(tmp, file)
-            found[i] = ok
-            if ok:
-                points.append(lm)
-                shapes.append(bs)
+                result = _detection_arrays(probe.open().detect(read_rgb(item) if is_paths else item))
+                if store is not None:
+                    store.put(digest, result)
+            found[i] = bool(result["found"])
+            if found[i]:
+                points.append(result["landmarks"])
+                shapes.append(result["blendshapes"])
     finally:
         if own:
             probe.close()
@@ -428,17 +432,11 @@ def align_face(image: np.ndarray, landmarks: np.ndarray, size: int = 64, eye_dis
     A similarity transform (rotation, scale, shift) from the eye corners only, so the crop does not depend on
     the expression (a dropped jaw does not change the box). Returns a (size, size, 3) uint8 image.
     """
-    import cv2
-
     h, w = image.shape[:2]
     right = landmarks[RIGHT_EYE_OUTER, :2] * (w, h)
     left = landmarks[LEFT_EYE_OUTER, :2] * (w, h)
-    angle = np.degrees(np.arctan2(left[1] - right[1], left[0] - right[0]))
-    scale = eye_distance * size / np.linalg.norm(left - right)
-    centre = (left + right) / 2
-    M = cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])), float(angle), float(scale))
-    M[:, 2] += np.array([size / 2, eye_height * size]) - centre
-    return cv2.warpAffine(image, M, (size, size), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REFLECT101)
+    aligned, _ = align_on_eyes(image, right, left, (size, size), eye_distance * size, (size / 2, eye_height * size))
+    return aligned
 
 
 def aligned_faces(paths: Sequence[str | os.PathLike], table: LandmarkTable, size: int = 64) -> np.ndarray:

@@ -122,8 +122,8 @@ def _fire_pair(folder, train=None, test=None):
 def test_fire_files_of_the_course_layout_are_read(tmp_path, isolated_data):
     positions = _fire_pair(tmp_path)
     fire = data.load_fire_evacuation(path=tmp_path)
-    np.testing.assert_array_equal(fire.train, positions[:3000])
-    np.testing.assert_array_equal(fire.test, positions[3000:])
+    np.testing.assert_array_equal(fire.data, positions[:3000])
+    np.testing.assert_array_equal(fire.data_test, positions[3000:])
 
 
 def test_swapped_fire_files_are_refused(tmp_path, isolated_data):
@@ -192,9 +192,9 @@ def test_mnist_pixels_of_another_dtype_with_whole_values_are_converted_exactly(t
     file = _mnist_file(tmp_path, mnist_arrays, x_train=convert(mnist_arrays["x_train"]),
                        y_test=mnist_arrays["y_test"].astype(np.float64))
     mnist = data.load_mnist(path=file)
-    assert mnist.x_train.dtype == np.uint8 and mnist.y_test.dtype == np.uint8 and mnist.source_kind == "course file"
-    np.testing.assert_array_equal(mnist.x_train, mnist_arrays["x_train"])
-    np.testing.assert_array_equal(mnist.y_test, mnist_arrays["y_test"])
+    assert mnist.data.dtype == np.uint8 and mnist.target_test.dtype == np.uint8 and mnist.source_kind == "course file"
+    np.testing.assert_array_equal(mnist.data, mnist_arrays["x_train"])
+    np.testing.assert_array_equal(mnist.target_test, mnist_arrays["y_test"])
 
 
 @pytest.mark.parametrize(
@@ -270,8 +270,8 @@ def test_a_face_dat_of_the_right_format_is_read_in_colour_and_gray(tmp_path):
     rgb = np.random.default_rng(0).integers(0, 256, (768, 1024, 3), dtype=np.uint8)
     file = _face_dat(tmp_path, rgb.tobytes())
     colour = data.load_raccoon(gray=False, path=file)
-    np.testing.assert_array_equal(colour.image, rgb)
-    gray = data.load_raccoon(path=file).image
+    np.testing.assert_array_equal(colour.data, rgb)
+    gray = data.load_raccoon(path=file).data
     assert gray.shape == (768, 1024) and gray.dtype == np.uint8
     np.testing.assert_array_equal(gray, (0.21 * rgb[..., 0] + 0.71 * rgb[..., 1] + 0.07 * rgb[..., 2]).astype(np.uint8))
 
@@ -300,7 +300,7 @@ def test_wrong_face_dat_is_refused(tmp_path, make, match):
 
 def _landmark_file(path, **overrides):
     d = make_face_landmarks(n_people=2, seed=0)
-    arrays = {"landmarks": d.landmarks, "person": d.person, "expression": d.expression, "intensity": d.intensity,
+    arrays = {"landmarks": d.data, "person": d.person, "expression": d.target, "intensity": d.intensity,
               "right_eye_lower": d.right_eye_lower, "left_eye_lower": d.left_eye_lower}
     np.savez(path, **{**arrays, **overrides})
     return d
@@ -308,28 +308,28 @@ def _landmark_file(path, **overrides):
 
 def test_landmark_labels_stored_as_whole_floats_are_read(tmp_path):
     file = tmp_path / "faces.npz"
-    d = _landmark_file(file, expression=make_face_landmarks(n_people=2, seed=0).expression.astype(np.float32))
+    d = _landmark_file(file, expression=make_face_landmarks(n_people=2, seed=0).target.astype(np.float32))
     loaded = load_face_landmarks(path=file)
-    assert loaded.expression.dtype == np.int64
-    np.testing.assert_array_equal(loaded.expression, d.expression)
+    assert loaded.target.dtype == np.int64
+    np.testing.assert_array_equal(loaded.target, d.target)
 
 
 @pytest.mark.parametrize(
     ("overrides", "match"),
     [
-        (lambda d: {"expression": d.expression + 0.5}, r"expression holds 50 values that are not whole numbers"),
+        (lambda d: {"expression": d.target + 0.5}, r"expression holds 50 values that are not whole numbers"),
         (lambda d: {"person": d.person.astype(str)}, r"person has dtype <U\d+; expected integers"),
-        (lambda d: {"expression": d.expression + 1}, r"expression labels must lie in 0..6; 8 do not, e.g. 7"),
+        (lambda d: {"expression": d.target + 1}, r"expression labels must lie in 0..6; 8 do not, e.g. 7"),
         (lambda d: {"intensity": d.intensity * 2}, r"intensity labels must lie in 0..4; 24 do not, e.g. 6"),
-        (lambda d: {"intensity": np.where(d.expression == 0, 2, d.intensity)},
+        (lambda d: {"intensity": np.where(d.target == 0, 2, d.intensity)},
          "face 0 has expression 0 and intensity 2 .*expected intensity 0 for the neutral expression"),
-        (lambda d: {"intensity": np.where(d.expression == 3, 0, d.intensity)},
+        (lambda d: {"intensity": np.where(d.target == 3, 0, d.intensity)},
          "has expression 3 and intensity 0 \\(8 faces like it\\)"),
         (lambda d: {"left_eye_lower": d.right_eye_lower}, "the two eyes .* are at the same point in 50 faces"),
         (lambda d: {"right_eye_lower": np.array([0, 99])}, r"right_eye_lower must hold landmark indices in 0..82"),
         (lambda d: {"left_eye_lower": np.array([1.5])}, "left_eye_lower holds 1 values that are not whole"),
-        (lambda d: {"landmarks": d.landmarks.transpose(0, 2, 1)}, r"landmarks has shape \(50, 3, 83\)"),
-        (lambda d: {"landmarks": d.landmarks.astype(complex)}, "landmarks has dtype complex128"),
+        (lambda d: {"landmarks": d.data.transpose(0, 2, 1)}, r"landmarks has shape \(50, 3, 83\)"),
+        (lambda d: {"landmarks": d.data.astype(complex)}, "landmarks has dtype complex128"),
         (lambda d: {"person": d.person[:-1]}, r"person has shape \(49,\); expected \(50,\)"),
     ],
 )
@@ -351,4 +351,4 @@ def test_loader_seeds_reach_the_stand_ins(isolated_data):
     assert "seed=5" in data.load_pca_dataset(seed=5).source
     assert not np.array_equal(data.load_pca_dataset(seed=5).data, data.load_pca_dataset().data)
     faces = load_face_landmarks(seed=2)
-    np.testing.assert_array_equal(faces.landmarks, make_face_landmarks(seed=2).landmarks)
+    np.testing.assert_array_equal(faces.data, make_face_landmarks(seed=2).data)

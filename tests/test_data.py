@@ -124,7 +124,7 @@ def test_raccoon_course_file_that_is_not_face_dat(tmp_path):
 def test_keras_cache_with_wrong_hash_is_ignored_with_a_warning(isolated_data, monkeypatch):
     (isolated_data["keras"] / "datasets").mkdir()
     (isolated_data["keras"] / "datasets" / "mnist.npz").write_bytes(b"not mnist")
-    monkeypatch.setattr(data.loaders, "fetch", lambda source: pytest.fail("reached"), raising=True)
+    monkeypatch.setattr(data.loaders, "fetch", lambda source, directory=None: pytest.fail("reached"), raising=True)
     with pytest.warns(UserWarning, match="Ignoring .*mnist.npz"), pytest.raises(pytest.fail.Exception):
         data.load_mnist()
 
@@ -298,10 +298,10 @@ def test_real_raccoon_reproduces_the_reference():
 
     face = data.load_raccoon(gray=True)
     assert face.source_kind in {"package", "course file"}
-    assert face.image.shape == (768, 1024) and face.image.dtype == np.uint8
-    rgb = data.load_raccoon(gray=False).image
+    assert face.data.shape == (768, 1024) and face.data.dtype == np.uint8
+    rgb = data.load_raccoon(gray=False).data
     assert rgb.shape == (768, 1024, 3)
-    s = fit_pca(resize(face.image, (249, 185)))[2]
+    s = fit_pca(resize(face.data, (249, 185)))[2]
     assert round(100 * lost_energy(s, 10), 2) == 17.60
     assert smallest_rank_below(s, 0.01) == 77
 
@@ -311,7 +311,7 @@ def test_real_mnist():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a corrupt cache would warn
         mnist = data.load_mnist()
-    assert mnist.x_train.shape == (60000, 28, 28) and mnist.x_test.shape == (10000, 28, 28)
-    assert mnist.x_train.dtype == np.uint8 and mnist.x_train.max() == 255
-    counts = np.bincount(mnist.y_train, minlength=10)
+    assert mnist.data.shape == (60000, 28, 28) and mnist.data_test.shape == (10000, 28, 28)
+    assert mnist.data.dtype == np.uint8 and mnist.data.max() == 255
+    counts = np.bincount(mnist.target, minlength=10)
     assert counts.tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]

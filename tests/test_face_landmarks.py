@@ -15,23 +15,22 @@ from course_utils.data.face_landmarks import (
     load_face_template,
     make_face_landmarks,
     normalize_faces,
-    split_by_person,
 )
 from tests.conftest import ROOT
 
 
 def test_template_has_the_bu3dfe_layout():
     t = load_face_template()
-    assert t.points.shape == (83, 3) and len(t.mediapipe_index) == 83 == len(t.region)
+    assert t.data.shape == (83, 3) and len(t.mediapipe_index) == 83 == len(t.region)
     counts = {name: int(np.sum(t.region == name)) for name in np.unique(t.region)}
     assert counts == {"right_eyebrow": 10, "left_eyebrow": 10, "right_eye": 8, "left_eye": 8, "nose_bridge": 7,
                       "nose_base": 5,
                       "outer_lips": 12, "inner_lips": 8, "jaw": 15}
-    right, left = (t.points[idx].mean(axis=0) for idx in (t.right_eye_lower, t.left_eye_lower))
+    right, left = (t.data[idx].mean(axis=0) for idx in (t.right_eye_lower, t.left_eye_lower))
     np.testing.assert_allclose((right + left) / 2, 0, atol=1e-4)
     assert np.linalg.norm(left - right) == pytest.approx(1, abs=1e-4)
     assert left[0] > 0 > right[0]  # subject's left eye is on the image's right
-    mouth, nose = t.points[t.region == "outer_lips"].mean(0), t.points[t.region == "nose_base"].mean(0)
+    mouth, nose = t.data[t.region == "outer_lips"].mean(0), t.data[t.region == "nose_base"].mean(0)
     assert mouth[1] < nose[1] < 0  # y up: the mouth is below the nose, below the eyes
 
 
@@ -58,12 +57,12 @@ def test_action_units_move_the_right_regions():
 
 def test_generator_structure_and_seed():
     d = make_face_landmarks(n_people=3, seed=1)
-    assert d.landmarks.shape == (75, 83, 3)
+    assert d.data.shape == (75, 83, 3)
     assert np.bincount(d.person).tolist() == [25, 25, 25]
-    assert np.bincount(d.expression).tolist() == [3] + [12] * 6
-    assert set(d.intensity[d.expression == 0]) == {0} and set(d.intensity[d.expression > 0]) == {1, 2, 3, 4}
-    np.testing.assert_array_equal(d.landmarks, make_face_landmarks(n_people=3, seed=1).landmarks)
-    assert not np.allclose(d.landmarks, make_face_landmarks(n_people=3, seed=2).landmarks)
+    assert np.bincount(d.target).tolist() == [3] + [12] * 6
+    assert set(d.intensity[d.target == 0]) == {0} and set(d.intensity[d.target > 0]) == {1, 2, 3, 4}
+    np.testing.assert_array_equal(d.data, make_face_landmarks(n_people=3, seed=1).data)
+    assert not np.allclose(d.data, make_face_landmarks(n_people=3, seed=2).data)
     with pytest.raises(ValueError, match="n_people"):
         make_face_landmarks(n_people=0)
 
@@ -100,8 +99,8 @@ def test_generated_faces_match_the_old_rotation(monkeypatch):
 def test_generator_mixes_identity_and_expression():
     """Identity varies as much as an expression moves the face, and intensity scales the movement."""
     d = make_face_landmarks(n_people=20, noise=0.0, head_pose_deg=0.0, seed=0)
-    x = normalize_faces(d.landmarks, d.right_eye_lower, d.left_eye_lower)
-    neutral = x[d.expression == 0]
+    x = normalize_faces(d.data, d.right_eye_lower, d.left_eye_lower)
+    neutral = x[d.target == 0]
     identity_rms = np.sqrt(((neutral - neutral.mean(0)) ** 2).sum(-1).mean())
     neutral_of = neutral[d.person]
     moves = [np.sqrt(((x - neutral_of)[d.intensity == k] ** 2).sum(-1).mean()) for k in (1, 2, 3, 4)]
@@ -112,14 +111,14 @@ def test_generator_mixes_identity_and_expression():
 def test_loader_default_is_generated(isolated_data):
     d = load_face_landmarks(seed=0)
     assert d.source_kind == "generated" and "make_face_landmarks(seed=0)" in d.source
-    assert d.landmarks.shape == (2500, 83, 3) and d.expression_names == list(EXPRESSIONS)
+    assert d.data.shape == (2500, 83, 3) and d.target_names == list(EXPRESSIONS)
     first = np.flatnonzero(d.person == 7)
-    np.testing.assert_array_equal(d.neutral[first], np.repeat(d.landmarks[first[0]][None], 25, axis=0))
+    np.testing.assert_array_equal(d.neutral[first], np.repeat(d.data[first[0]][None], 25, axis=0))
 
 
 def _write(path, **overrides):
     d = make_face_landmarks(n_people=2, seed=0)
-    arrays = {"landmarks": d.landmarks, "person": d.person, "expression": d.expression, "intensity": d.intensity,
+    arrays = {"landmarks": d.data, "person": d.person, "expression": d.target, "intensity": d.intensity,
               "right_eye_lower": d.right_eye_lower, "left_eye_lower": d.left_eye_lower, **overrides}
     np.savez(path, **{k: v for k, v in arrays.items() if v is not None})
     return d
@@ -129,8 +128,8 @@ def test_loader_reads_a_real_file(isolated_data):
     d = _write(isolated_data["course"] / "face_landmarks.npz")
     loaded = load_face_landmarks()
     assert loaded.source_kind == "course file" and "face_landmarks.npz" in loaded.source
-    np.testing.assert_array_equal(loaded.landmarks, d.landmarks)
-    np.testing.assert_array_equal(loaded.neutral[30], d.landmarks[25])
+    np.testing.assert_array_equal(loaded.data, d.data)
+    np.testing.assert_array_equal(loaded.neutral[30], d.data[25])
 
 
 def test_loader_errors_name_the_file(tmp_path, isolated_data):
@@ -142,7 +141,7 @@ def test_loader_errors_name_the_file(tmp_path, isolated_data):
     with pytest.raises(DataShapeError, match=r"lacks the arrays \['left_eye_lower'\]"):
         load_face_landmarks(path)
     d = make_face_landmarks(n_people=2, seed=0)
-    _write(path, expression=np.where(d.expression == 0, 1, d.expression), intensity=np.maximum(d.intensity, 1))
+    _write(path, expression=np.where(d.target == 0, 1, d.target), intensity=np.maximum(d.intensity, 1))
     with pytest.raises(DataShapeError, match="person 0 has 0 neutral faces"):
         load_face_landmarks(path)
     _write(path, landmarks=np.full((50, 83, 3), np.nan))
@@ -154,21 +153,10 @@ def test_loader_errors_name_the_file(tmp_path, isolated_data):
 
 def test_normalize_faces_is_invariant_to_position_and_scale():
     d = make_face_landmarks(n_people=1, seed=3)
-    x = normalize_faces(d.landmarks, d.right_eye_lower, d.left_eye_lower)
-    moved = normalize_faces(3.5 * d.landmarks + np.array([10.0, -4.0, 2.0]), d.right_eye_lower, d.left_eye_lower)
+    x = normalize_faces(d.data, d.right_eye_lower, d.left_eye_lower)
+    moved = normalize_faces(3.5 * d.data + np.array([10.0, -4.0, 2.0]), d.right_eye_lower, d.left_eye_lower)
     np.testing.assert_allclose(x, moved, atol=1e-12)
     eyes = x[:, d.left_eye_lower].mean(1) - x[:, d.right_eye_lower].mean(1)
     np.testing.assert_allclose(np.linalg.norm(eyes, axis=1), 1.0)
     with pytest.raises(ValueError, match="same point"):
         normalize_faces(np.zeros((1, 83, 3)), d.right_eye_lower, d.left_eye_lower)
-
-
-def test_split_by_person_keeps_people_apart():
-    person = np.repeat(np.arange(100), 25)
-    split = split_by_person(person, seed=0)
-    assert [len(np.unique(person[split[k]])) for k in ("train", "val", "test")] == [80, 10, 10]
-    assert len(np.unique(np.concatenate(list(split.values())))) == 2500
-    for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
-        assert not set(person[split[a]]) & set(person[split[b]])
-    with pytest.raises(ValueError, match="add up"):
-        split_by_person(person, sizes=(50, 10, 10))

@@ -8,7 +8,7 @@ import pytest
 from course_utils.data import attach_neutral, list_images, rafd_table
 from course_utils.data.faces import EMOTIONS, base_faces, make_identity, make_rafd_standin, render, warp_image
 from course_utils.instructor.reference.rafd import landmark_deltas, neutral_partner, parse_rafd_name
-from course_utils.landmarks import extract_landmarks
+from course_utils.landmarks import detect_landmarks, extract_landmarks
 
 
 def scan_rafd(folder):
@@ -22,7 +22,7 @@ def pair_with_neutral(frame):
 @pytest.fixture(scope="module")
 def small_standin(tmp_path_factory):
     folder = tmp_path_factory.mktemp("standin")
-    return make_rafd_standin(folder, n_models=2, n_gaze_models=1, seed=3, progress=False)
+    return make_rafd_standin(folder, detect_landmarks, n_models=2, n_gaze_models=1, seed=3, progress=False)
 
 
 def test_standin_files_follow_rafd_naming(small_standin):
@@ -55,7 +55,7 @@ def test_emotions_move_the_landmarks_and_neutral_does_not(small_standin):
 
 
 def test_generation_is_seeded():
-    bases = base_faces()
+    bases = base_faces(detect_landmarks)
     a = make_identity(bases, np.random.default_rng(1))
     b = make_identity(bases, np.random.default_rng(1))
     assert np.array_equal(a.image, b.image)

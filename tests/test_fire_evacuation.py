@@ -86,18 +86,18 @@ def test_default_is_the_generated_stand_in(isolated_data):
     fire = data.load_fire_evacuation()
     assert fire.source_kind == "generated" and fire.path is None
     assert "make_fire_evacuation(3600, seed=0)" in fire.source and TRAIN in fire.source
-    assert fire.train.shape == (3000, 2) and fire.test.shape == (600, 2)
-    np.testing.assert_array_equal(np.concatenate([fire.train, fire.test]), data.make_fire_evacuation(3600, 0))
+    assert fire.data.shape == (3000, 2) and fire.data_test.shape == (600, 2)
+    np.testing.assert_array_equal(np.concatenate([fire.data, fire.data_test]), data.make_fire_evacuation(3600, 0))
     assert fire.bounds == ((0, 190), (0, 110)) and fire.sensitive_area == ((130, 150), (50, 70))
     assert fire.critical_count == 100 and fire.description
-    assert not np.array_equal(data.load_fire_evacuation(seed=1).train, fire.train)
+    assert not np.array_equal(data.load_fire_evacuation(seed=1).data, fire.data)
 
 
 def test_course_folder_files_win(isolated_data):
     _save_pair(isolated_data["course"])
     fire = data.load_fire_evacuation()
     assert fire.source_kind == "course file" and fire.path == isolated_data["course"]
-    assert fire.train.shape == (30, 2) and fire.test.shape == (6, 2)
+    assert fire.data.shape == (30, 2) and fire.data_test.shape == (6, 2)
     assert TRAIN in fire.source and TEST in fire.source
 
 
@@ -107,7 +107,7 @@ def test_explicit_folder_is_read_and_floats_become_float64(tmp_path, isolated_da
     _save_pair(folder, 12, 4, dtype=np.float32)
     fire = data.load_fire_evacuation(path=folder)
     assert fire.source_kind == "course file" and fire.path == folder
-    assert fire.train.shape == (12, 2) and fire.train.dtype == np.float64
+    assert fire.data.shape == (12, 2) and fire.data.dtype == np.float64
 
 
 def test_explicit_path_must_be_a_folder_with_the_files(tmp_path, isolated_data):

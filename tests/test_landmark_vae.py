@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from course_utils.data import Split
 from course_utils.instructor.reference.landmark_vae import KLAnnealing, build_conditional_networks, triplet_loss
 from course_utils.landmark_vae import (
     TopologicalVAE,
@@ -98,7 +99,7 @@ def test_linear_svm_accuracy_separable_and_chance():
     rng = np.random.default_rng(0)
     labels = np.repeat([0, 1, 2], 40)
     separable = np.eye(3)[labels] * 5 + rng.normal(0, 0.1, (120, 3))
-    split = {"train": np.arange(0, 120, 3), "val": np.arange(1, 120, 3), "test": np.arange(2, 120, 3)}
+    split = Split(train=np.arange(0, 120, 3), val=np.arange(1, 120, 3), test=np.arange(2, 120, 3))
     result = linear_svm_accuracy(separable, labels, split)
     assert result.test == 1.0 and result.C in (0.01, 0.1, 1.0, 10.0)
     noise = rng.normal(size=(120, 3))

@@ -20,6 +20,7 @@ from course_utils.landmarks import (
     MissingLandmarksError,
     align_face,
     check_landmark_pairs,
+    detect_landmarks,
     extract_landmarks,
     inter_ocular_distance,
     normalized_positions,
@@ -85,6 +86,15 @@ def test_extraction_records_missing_faces_and_caches(tmp_path, monkeypatch):
     assert np.array_equal(again.points, table.points)
     arrays = extract_landmarks(np.stack([data.astronaut()]), progress=False)
     assert arrays.keys == ["image-0"] and arrays.found.tolist() == [True]
+    elsewhere = extract_landmarks([blank], progress=False, data_home=tmp_path / "other")  # detected, not cached
+    assert elsewhere.n_cached == 0 and len(list((tmp_path / "other" / "landmarks").rglob("*.npz"))) == 1
+
+
+def test_detect_landmarks_is_the_detector_the_data_layer_takes():
+    photo = data.astronaut()
+    points = detect_landmarks(photo)
+    assert points.shape == (N_LANDMARKS, 3) and points[RIGHT_EYE_OUTER, 0] < points[LEFT_EYE_OUTER, 0]
+    assert detect_landmarks(np.full((120, 90, 3), 200, np.uint8)) is None
 
 
 def test_deltas_are_scaled_by_the_neutral_inter_ocular_distance():

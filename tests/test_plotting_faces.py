@@ -13,7 +13,7 @@ from tests.plots import assert_axes
 
 def test_plot_face_draws_each_region():
     t = load_face_template()
-    fig = plot_face(t.points, t.region, title="template", label="astronaut")
+    fig = plot_face(t.data, t.region, title="template", label="astronaut")
     ax = fig.axes[0]
     assert len(ax.lines) == len(np.unique(t.region)) and ax.get_title() == "template"
     assert "inter-ocular" in ax.get_xlabel() and ax.get_legend_handles_labels()[1] == ["astronaut"]
@@ -24,8 +24,8 @@ def test_plot_face_draws_each_region():
 
 def test_plot_face_grid_labels_rows_and_columns():
     t = load_face_template()
-    faces = np.repeat(t.points[None], 6, axis=0)
-    fig = plot_face_grid(faces, t.region, [1.0, -1.0], [-1.0, 0.0, 1.0], "z1", "z0", "traversal", reference=t.points)
+    faces = np.repeat(t.data[None], 6, axis=0)
+    fig = plot_face_grid(faces, t.region, [1.0, -1.0], [-1.0, 0.0, 1.0], "z1", "z0", "traversal", reference=t.data)
     assert len(fig.axes) == 6 and fig._suptitle.get_text() == "traversal"
     assert fig.axes[0].get_ylabel() == "z1 = +1.0" and fig.axes[5].get_xlabel() == "z0 = +1.0"
     with pytest.raises(ValueError, match="2 x 3 grid"):

@@ -197,7 +197,7 @@ def test_load_rafd_reads_a_real_folder_given_by_the_environment(tmp_path, monkey
     write_fake_rafd(tmp_path / "rafd")
     monkeypatch.setenv(RAFD_DIR_ENV, str(tmp_path / "rafd"))
     bunch = load_rafd()
-    assert bunch.source_kind == "course file" and len(bunch.paths) == 18
+    assert bunch.source_kind == "course file" and len(bunch.filenames) == 18
     assert isinstance(scan_rafd(bunch.folder), pd.DataFrame)
 
 

@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=4)
     args = parser.parse_args(argv)
-    x = (load_mnist().x_train / 255.0).astype(np.float32)
+    x = (load_mnist().data / 255.0).astype(np.float32)
     load = os.getloadavg()[0]
     gflops = gemm_gflops()
 

@@ -18,7 +18,8 @@ import sys
 
 from sklearn.decomposition import PCA
 
-from course_utils.data.face_landmarks import load_face_landmarks, normalize_faces, split_by_person
+from course_utils.data import split_by_person
+from course_utils.data.face_landmarks import load_face_landmarks, normalize_faces
 from course_utils.instructor.reference.landmark_vae import (
     KLAnnealing,
     build_conditional_networks,
@@ -37,15 +38,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     faces = load_face_landmarks(seed=0)
-    x_all = normalize_faces(faces.landmarks, faces.right_eye_lower, faces.left_eye_lower).reshape(2500, -1)
+    x_all = normalize_faces(faces.data, faces.right_eye_lower, faces.left_eye_lower).reshape(2500, -1)
     y_all = normalize_faces(faces.neutral, faces.right_eye_lower, faces.left_eye_lower).reshape(2500, -1)
     split = split_by_person(faces.person, seed=0)
-    mean_face = x_all[split["train"]].mean(axis=0)
-    X, Y, labels = x_all - mean_face, y_all - mean_face, faces.expression
+    mean_face = x_all[split.train].mean(axis=0)
+    X, Y, labels = x_all - mean_face, y_all - mean_face, faces.target
     triplets = {name: make_triplets(labels[index], faces.intensity[index], seed=seed)[0]
-                for seed, (name, index) in enumerate(split.items())}
-    test = split["test"]
-    X_pca = PCA(n_components=30, svd_solver="full").fit(X[split["train"]]).transform(X)
+                for seed, (name, index) in enumerate(split.parts().items())}
+    test = split.test
+    X_pca = PCA(n_components=30, svd_solver="full").fit(X[split.train]).transform(X)
     print(f"PCA (30-D): SVM accuracy {linear_svm_accuracy(X_pca, labels, split).test:.3f}, "
           f"satisfied triplets {satisfied_triplets(X_pca[test], triplets['test']):.3f}")
     for model_number in args.models:
@@ -53,15 +54,15 @@ def main(argv: list[str] | None = None) -> int:
             model = build_landmark_vae(X.shape[1], model=model_number, seed=seed, triplet_loss=triplet_loss,
                                        networks=build_conditional_networks)
             condition = Y if model_number > 1 else None
-            train, val = (None, None) if condition is None else (condition[split["train"]], condition[split["val"]])
-            result = fit_landmark_vae(model, X[split["train"]], X[split["val"]], train, val, triplets["train"],
+            train, val = (None, None) if condition is None else (condition[split.train], condition[split.val])
+            result = fit_landmark_vae(model, X[split.train], X[split.val], train, val, triplets["train"],
                                       triplets["val"], epochs=args.epochs, seed=seed,
                                       callbacks=[KLAnnealing(args.epochs // 2)])
             codes = model.encode(X, condition=condition)[0]
             accuracy = linear_svm_accuracy(codes, labels, split).test
             print(f"model {model_number}, seed {seed}: SVM accuracy {accuracy:.3f}, "
                   f"satisfied triplets {satisfied_triplets(codes[test], triplets['test']):.3f} "
-                  f"(training triplets {satisfied_triplets(codes[split['train']], triplets['train']):.3f}) "
+                  f"(training triplets {satisfied_triplets(codes[split.train], triplets['train']):.3f}) "
                   f"(restored epoch {result.best_epoch}, {result.seconds:.0f} s)", flush=True)
     return 0
 

@@ -3,17 +3,20 @@
 Loaders: :func:`load_pca_dataset`, :func:`load_pedestrians`, :func:`load_raccoon`, :func:`load_mnist`,
 :func:`load_fire_evacuation`, :func:`load_rafd` (RaFD file table; synthetic stand-in without the licence),
 :func:`load_face_landmarks`.
+Splits: :func:`split_by_person` (no person in two parts) returns a :class:`Split`, as every splitter of the kit.
 Seeded generators: :func:`make_gaussian_mixture_parameters` (parameters of a random Gaussian mixture),
 :func:`make_face_landmarks` (posed 3-D facial landmarks) and the stand-ins.
+Every loader returns a :class:`sklearn.utils.Bunch` with one convention (``data``, ``target``, ``data_test``,
+``target_names``, ``description``, source fields; see :mod:`~course_utils.data.loaders`), and the cache-backed
+ones take ``data_home``. Nothing here imports a model: the RaFD stand-in takes a face detector as an argument.
 Prefetch everything for offline use with ``python -m course_utils.data download-all``.
 """
 
 from .cache import CACHE_ENV, PackageSource, cache_dir, fetch
 from .errors import CorruptDataError, DataError, DataShapeError, DataUnavailableError
 from .face_landmarks import load_face_landmarks, make_face_landmarks
+from .files import COURSE_DIR_ENV, course_dir
 from .loaders import (
-    COURSE_DIR_ENV,
-    course_dir,
     load_fire_evacuation,
     load_mnist,
     load_pca_dataset,
@@ -31,6 +34,7 @@ from .rafd import (
     select_cameras,
 )
 from .registry import REGISTRY
+from .splits import Split, split_by_person
 from .synthetic import (
     FIRE_EVACUATION_BOUNDS,
     make_fire_evacuation,
@@ -51,6 +55,7 @@ __all__ = [
     "DataShapeError",
     "DataUnavailableError",
     "PackageSource",
+    "Split",
     "cache_dir",
     "course_dir",
     "fetch",
@@ -71,4 +76,5 @@ __all__ = [
     "rafd_dir",
     "rafd_table",
     "select_cameras",
+    "split_by_person",
 ]

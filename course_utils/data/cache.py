@@ -88,8 +88,11 @@ class PackageSource:
         return f"package {self.requirement} ({self.member}), sha256-verified"
 
 
-def cache_dir() -> Path:
-    """Return the cache directory: ``$COURSE_KIT_CACHE`` if set, else the user's cache dir."""
+def cache_dir(data_home: str | os.PathLike | None = None) -> Path:
+    """Return the cache directory: ``data_home`` if given, else ``$COURSE_KIT_CACHE`` if set, else the user's
+    cache dir (as scikit-learn's ``get_data_home``)."""
+    if data_home is not None:
+        return Path(data_home).expanduser()
     env = os.environ.get(CACHE_ENV)
     return Path(env).expanduser() if env else Path(pooch.os_cache("course-kit"))
 
@@ -224,3 +227,41 @@ def fetch(source: PackageSource, directory: Path | None = None) -> Path:
         ) from exc
     finally:
         logger.setLevel(level)
+
+
+@dataclass(frozen=True)
+class ContentCache:
+    """A folder of ``.npz`` results keyed by the sha256 of what they were computed from.
+
+    One file per key, ``<root>/<key[:2]>/<key>.npz``, written to a temporary name and renamed, so two
+    processes can fill the same cache. The kit's landmark cache (:func:`course_utils.landmarks.extract_landmarks`)
+    is one. Not ``joblib.Memory``: that keys on the arguments' pickles and stores pickles, where this keys on
+    the image file's bytes and stores plain arrays (``allow_pickle=False``).
+
+    Attributes
+    ----------
+    root : Path
+        The cache's folder (created on the first write).
+    """
+
+    root: Path
+
+    def path(self, key: str) -> Path:
+        """The file that holds (or would hold) ``key``'s result."""
+        return Path(self.root) / key[:2] / f"{key}.npz"
+
+    def get(self, key: str) -> dict[str, np.ndarray] | None:
+        """The stored arrays of ``key``, or ``None`` if there are none."""
+        file = self.path(key)
+        if not file.is_file():
+            return None
+        with np.load(file, allow_pickle=False) as stored:
+            return {name: stored[name] for name in stored.files}
+
+    def put(self, key: str, arrays: Mapping[str, np.ndarray]) -> None:
+        """Store ``arrays`` under ``key`` (atomically: a reader never sees half a file)."""
+        file = self.path(key)
+        file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = file.with_suffix(f".{os.getpid()}.tmp.npz")
+        np.savez(tmp, **arrays)
+        os.replace(tmp, file)

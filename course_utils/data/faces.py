@@ -32,10 +32,38 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from .alignment import align_on_eyes
+from .errors import DataUnavailableError
+from .landmark_index import (
+    BROW_INNER,
+    BROW_OUTER,
+    CHEEK,
+    CHIN,
+    EYE_CORNERS,
+    FACE_OVAL,
+    INNER_LIPS,
+    IRIS,
+    LEFT_EYE_OUTER,
+    LOWER_LID,
+    LOWER_LIP_INNER,
+    LOWER_LIP_OUTER,
+    MID_CHIN,
+    MID_LOWER_LIP,
+    MID_UPPER_LIP,
+    MOUTH_CORNER,
+    NOSE_FIXED,
+    NOSE_WING,
+    RIGHT_EYE_OUTER,
+    UPPER_LID,
+    UPPER_LIP_INNER,
+    UPPER_LIP_OUTER,
+)
 
 STANDIN_VERSION = 1
 IMAGE_SIZE = (256, 170)
@@ -43,30 +71,6 @@ IMAGE_SIZE = (256, 170)
 
 EMOTIONS = ("angry", "contemptuous", "disgusted", "fearful", "happy", "neutral", "sad", "surprised")
 CAMERAS = ("045", "090", "135")
-
-# MediaPipe face-mesh indices, as (subject's right side, subject's left side). The subject's right side is
-# on the left of a frontal photograph.
-BROW_INNER = ([107, 55, 66, 65], [336, 285, 296, 295])
-BROW_OUTER = ([70, 46, 63, 53, 105, 52], [300, 276, 293, 283, 334, 282])
-UPPER_LID = ([157, 158, 159, 160, 161], [384, 385, 386, 387, 388])
-LOWER_LID = ([144, 145, 153, 154, 163], [373, 374, 380, 381, 390])
-EYE_CORNERS = ([33, 133], [263, 362])
-MOUTH_CORNER = ([61], [291])
-UPPER_LIP_OUTER = ([37, 39, 40], [267, 269, 270])
-UPPER_LIP_INNER = ([82, 81, 80], [312, 311, 310])
-LOWER_LIP_OUTER = ([84, 181, 91], [314, 405, 321])
-LOWER_LIP_INNER = ([87, 178, 88], [317, 402, 318])
-NOSE_WING = ([48, 64], [278, 294])
-CHEEK = ([205, 50], [425, 280])
-CHIN = ([148, 176], [377, 400])
-MID_UPPER_LIP = [0, 13]
-MID_LOWER_LIP = [17, 14]
-MID_CHIN = [152]
-IRIS = (list(range(468, 473)), list(range(473, 478)))
-INNER_LIPS = [78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308, 324, 318, 402, 317, 14, 87, 178, 88, 95]
-FACE_OVAL = [10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377, 152, 148,
-             176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109]
-NOSE_FIXED = [1, 4, 6, 168, 197, 195, 5]
 
 # Each emotion: (group, out, down) with displacements in inter-ocular distances; "out" is away from the face's
 # midline (mirrored per side), "down" is down the image. A group is a (right, left) pair or a midline list.
@@ -119,33 +123,37 @@ def _base_photographs() -> list[tuple[str, np.ndarray]]:
             ("hopper", hopper), ("hopper mirrored", hopper[:, ::-1].copy())]
 
 
-def base_faces(size: tuple[int, int] = IMAGE_SIZE) -> list[BaseFace]:
+Detector = Callable[[np.ndarray], "np.ndarray | None"]
+"""A face detector as the data layer takes it: an (h, w, 3) uint8 RGB image -> its (478, 2 or 3) MediaPipe
+landmarks with x and y normalised to the image's width and height, or ``None`` when it finds no face
+(e.g. :func:`course_utils.landmarks.detect_landmarks`)."""
+
+
+def base_faces(detect: Detector, size: tuple[int, int] = IMAGE_SIZE) -> list[BaseFace]:
     """The four base faces (two photographs and their mirror images) aligned on an (h, w) canvas.
 
     Each photograph is rotated, scaled and shifted so that the outer eye corners are level, 0.36 w apart,
-    centred horizontally at 42 % of the height (a portrait crop, closer than RaFD's).
+    centred horizontally at 42 % of the height (a portrait crop, closer than RaFD's), by
+    :func:`~course_utils.data.alignment.align_on_eyes`.
+
+    Parameters
+    ----------
+    detect : callable
+        The face detector (:data:`Detector`) that finds the landmarks on the photographs.
+    size : (int, int)
+        ``(height, width)`` of the canvas.
     """
-    import cv2
-
-    from ..landmarks import LEFT_EYE_OUTER, RIGHT_EYE_OUTER, FaceLandmarker
-
     h, w = size
     faces = []
-    with FaceLandmarker() as landmarker:
-        for name, photo in _base_photographs():
-            detection = landmarker.detect(photo)
-            if detection is None:  # pragma: no cover - verified on both photographs
-                raise RuntimeError(f"MediaPipe found no face in the base photograph '{name}'.")
-            px = detection.landmarks[:, :2] * np.array([photo.shape[1], photo.shape[0]])
-            right, left = px[RIGHT_EYE_OUTER], px[LEFT_EYE_OUTER]
-            angle = np.degrees(np.arctan2(left[1] - right[1], left[0] - right[0]))
-            scale = 0.36 * w / np.linalg.norm(left - right)
-            centre = (left + right) / 2
-            M = cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])), float(angle), float(scale))
-            M[:, 2] += np.array([w / 2, 0.42 * h]) - centre
-            image = cv2.warpAffine(photo, M, (w, h), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REFLECT101)
-            points = np.c_[px, np.ones(len(px))] @ M.T
-            faces.append(BaseFace(name, image, points))
+    for name, photo in _base_photographs():
+        landmarks = detect(photo)
+        if landmarks is None:  # pragma: no cover - verified on both photographs
+            raise RuntimeError(f"The detector found no face in the base photograph '{name}'.")
+        px = np.asarray(landmarks)[:, :2] * np.array([photo.shape[1], photo.shape[0]])
+        image, M = align_on_eyes(photo, px[RIGHT_EYE_OUTER], px[LEFT_EYE_OUTER], size, eye_distance=0.36 * w,
+                                 eye_centre=(w / 2, 0.42 * h))
+        points = np.c_[px, np.ones(len(px))] @ M.T
+        faces.append(BaseFace(name, image, points))
     return faces
 
 
@@ -206,8 +214,6 @@ def expression_displacements(points: np.ndarray, emotion: str, intensity: float,
     ``intensity`` times a per-image factor ``1 + jitter * N(0, 1)``, in inter-ocular distances) and fixed
     anchors (face oval, nose, eye corners, the image frame).
     """
-    from ..landmarks import LEFT_EYE_OUTER, RIGHT_EYE_OUTER
-
     iod = np.linalg.norm(points[LEFT_EYE_OUTER] - points[RIGHT_EYE_OUTER])
     moves: dict[int, np.ndarray] = {}
     for group, out, down in _actions(emotion, contempt_side):
@@ -284,8 +290,6 @@ def make_identity(bases: list[BaseFace], rng: np.random.Generator) -> Identity:
     """
     import cv2
 
-    from ..landmarks import LEFT_EYE_OUTER, RIGHT_EYE_OUTER
-
     size = bases[0].image.shape[:2]
     h, w = size
     a, b = rng.choice(len(bases), size=2, replace=False)
@@ -338,8 +342,6 @@ def render(identity: Identity, emotion: str, camera: str, gaze: str, rng: np.ran
     """One stand-in photograph of ``identity``: expression and gaze warp, mouth cavity, camera, noise."""
     import cv2
 
-    from ..landmarks import LEFT_EYE_OUTER, RIGHT_EYE_OUTER
-
     size = identity.image.shape[:2]
     points = identity.points
     iod = np.linalg.norm(points[LEFT_EYE_OUTER] - points[RIGHT_EYE_OUTER])
@@ -368,13 +370,14 @@ def standin_file_name(camera: str, model: int, emotion: str, gaze: str) -> str:
     return f"Rafd{camera}_{model:02d}_Caucasian_female_{emotion}_{gaze}.jpg"
 
 
-def make_rafd_standin(folder: str | os.PathLike, n_models: int = 40, n_gaze_models: int = 5, seed: int = 0,
-                      progress: bool = True, quality: int = 92) -> Path:
+def make_rafd_standin(folder: str | os.PathLike, detect: Detector, n_models: int = 40, n_gaze_models: int = 5,
+                      seed: int = 0, progress: bool = True, quality: int = 92) -> Path:
     """Write the synthetic RaFD stand-in into ``folder`` (created; must not hold other files).
 
     Every model gets all 8 emotions at cameras 045, 090 and 135 with frontal gaze; the first
     ``n_gaze_models`` models also look left and right. Default: 40 models, 960 + 240 = 1200 JPEGs of
-    256 x 170 pixels (about 11 MB), seeded, in about 10-20 s on one core.
+    256 x 170 pixels (about 11 MB), seeded, in about 10-20 s on one core. ``detect`` (:data:`Detector`)
+    finds the landmarks of the four base photographs (:func:`base_faces`).
 
     Returns
     -------
@@ -387,7 +390,7 @@ def make_rafd_standin(folder: str | os.PathLike, n_models: int = 40, n_gaze_mode
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    bases = base_faces()
+    bases = base_faces(detect)
     jobs = [(m, e, c, g) for m in range(1, n_models + 1) for g in ("frontal", "left", "right")
             if g == "frontal" or m <= n_gaze_models for e in EMOTIONS for c in CAMERAS]
     identities = {m: make_identity(bases, rng) for m in range(1, n_models + 1)}
@@ -401,30 +404,51 @@ def make_rafd_standin(folder: str | os.PathLike, n_models: int = 40, n_gaze_mode
 STANDIN_PARAMS = {"n_models": 40, "n_gaze_models": 5, "seed": 0, "version": STANDIN_VERSION}
 
 
-def standin_dir() -> Path:
-    """Where the stand-in lives: ``<cache dir>/rafd_standin_v<version>``."""
+def standin_dir(data_home: str | os.PathLike | None = None) -> Path:
+    """Where the stand-in lives: ``<data_home>/rafd_standin_v<version>`` (default: the kit's cache folder)."""
     from .cache import cache_dir
 
-    return cache_dir() / f"rafd_standin_v{STANDIN_VERSION}"
+    return cache_dir(data_home) / f"rafd_standin_v{STANDIN_VERSION}"
 
 
-def ensure_rafd_standin(progress: bool = True) -> tuple[Path, float]:
+def ensure_rafd_standin(detect: Detector | None = None, progress: bool = True,
+                        data_home: str | os.PathLike | None = None) -> tuple[Path, float]:
     """The stand-in folder, generated on first use (into a temporary folder, renamed when complete).
+
+    Parameters
+    ----------
+    detect : callable, optional
+        The face detector (:data:`Detector`) that generating the stand-in needs; not used when the folder
+        is already complete.
+    progress : bool
+        Show a progress bar while generating.
+    data_home : path-like, optional
+        The cache folder (default: :func:`~course_utils.data.cache.cache_dir`).
 
     Returns
     -------
     (Path, float)
         The folder and the seconds spent generating it (0.0 when it was already cached).
+
+    Raises
+    ------
+    DataUnavailableError
+        The stand-in must be generated and no ``detect`` was given.
     """
-    folder = standin_dir()
+    folder = standin_dir(data_home)
     manifest = folder / "standin.json"
     if manifest.is_file() and json.loads(manifest.read_text()) == STANDIN_PARAMS:
         return folder, 0.0
+    if detect is None:
+        raise DataUnavailableError(
+            f"The synthetic RaFD stand-in is not in {folder} yet, and generating it needs a face detector for "
+            "its base photographs: pass one, e.g. `load_rafd(detect=course_utils.landmarks.detect_landmarks)`."
+        )
     start = time.perf_counter()
     tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     params = {k: v for k, v in STANDIN_PARAMS.items() if k != "version"}
-    make_rafd_standin(tmp, progress=progress, **params)
+    make_rafd_standin(tmp, detect, progress=progress, **params)
     (tmp / "standin.json").write_text(json.dumps(STANDIN_PARAMS))
     if manifest.is_file() and json.loads(manifest.read_text()) == STANDIN_PARAMS:
         shutil.rmtree(tmp)  # another process (a parallel test, a second notebook) finished first: use its folder

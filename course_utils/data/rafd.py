@@ -20,13 +20,17 @@ import os
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from sklearn.utils import Bunch
 
 from .errors import DataShapeError, DataUnavailableError
-from .loaders import course_dir
+from .files import course_dir
+
+if TYPE_CHECKING:
+    from .faces import Detector
 
 RAFD_DIR_ENV = "COURSE_KIT_RAFD_DIR"
 """Environment variable naming the folder with the real RaFD images."""
@@ -197,7 +201,8 @@ def attach_neutral(frame: pd.DataFrame, partner: Sequence[int] | np.ndarray) -> 
     return out[has].reset_index(drop=True)
 
 
-def load_rafd(path: str | os.PathLike | None = None, standin: bool = True, progress: bool = True) -> Bunch:
+def load_rafd(path: str | os.PathLike | None = None, standin: bool = True, progress: bool = True,
+              detect: Detector | None = None, data_home: str | os.PathLike | None = None) -> Bunch:
     """The image files of RaFD, or of the kit's synthetic stand-in when RaFD is not there.
 
     Parameters
@@ -209,20 +214,25 @@ def load_rafd(path: str | os.PathLike | None = None, standin: bool = True, progr
         Allow the stand-in. With ``False``, a missing RaFD raises.
     progress : bool
         Show a progress bar while the stand-in is generated (first use only).
+    detect : callable, optional
+        A face detector (:data:`~course_utils.data.faces.Detector`, e.g.
+        :func:`course_utils.landmarks.detect_landmarks`); needed only to generate the stand-in (first use).
+    data_home : path-like, optional
+        The cache folder that holds the stand-in (default: :func:`~course_utils.data.cache.cache_dir`).
 
     Returns
     -------
     Bunch
-        ``paths`` (sorted list of the folder's image files; reading their names is notebook 05's
-        exercise, see :func:`rafd_table`), ``folder``, ``source_kind`` (``"course file"`` or
-        ``"generated"``), ``source`` (one line) and ``generation_seconds``.
+        ``filenames`` (sorted list of the folder's image files, as scikit-learn's ``load_files``; reading
+        their names is notebook 05's exercise, see :func:`rafd_table`), ``folder``, ``source_kind``
+        (``"course file"`` or ``"generated"``), ``source`` (one line) and ``generation_seconds``.
 
     Raises
     ------
     DataUnavailableError
         ``path`` or ``$COURSE_KIT_RAFD_DIR`` names a folder that does not exist (asking for the real data
         and not finding it is an error, never a silent switch to the stand-in), or ``standin`` is False and
-        the default folder is missing.
+        the default folder is missing, or the stand-in must be generated and ``detect`` is ``None``.
     DataShapeError
         The folder holds no image file.
     """
@@ -230,13 +240,13 @@ def load_rafd(path: str | os.PathLike | None = None, standin: bool = True, progr
     folder = Path(explicit).expanduser() if explicit else course_dir() / "rafd"
     if explicit or folder.is_dir() or not standin:
         paths = list_images(folder)
-        return Bunch(paths=paths, folder=folder, source_kind="course file", generation_seconds=0.0,
+        return Bunch(filenames=paths, folder=folder, source_kind="course file", generation_seconds=0.0,
                      source=f"RaFD from {folder}/ ({len(paths)} image files)")
     from .faces import STANDIN_PARAMS, ensure_rafd_standin
 
-    folder, seconds = ensure_rafd_standin(progress=progress)
+    folder, seconds = ensure_rafd_standin(detect, progress=progress, data_home=data_home)
     paths = list_images(folder)
-    return Bunch(paths=paths, folder=folder, source_kind="generated", generation_seconds=seconds,
+    return Bunch(filenames=paths, folder=folder, source_kind="generated", generation_seconds=seconds,
                  source=f"generated: synthetic RaFD stand-in (make_rafd_standin, seed={STANDIN_PARAMS['seed']}), "
                         f"{len(paths)} images; RaFD itself not found")
 
