@@ -419,9 +419,11 @@ def plot_vae_2d_snapshot(model, epoch: int, x_test: np.ndarray, to_data, area=No
     """
     from matplotlib.patches import Rectangle
 
+    from .vae import generate, reconstruct
+
     data = to_data(x_test)
-    panels = [(to_data(model.reconstruct(x_test)), "reconstructions of the test set", "C0"),
-              (to_data(model.generate(n_generated, seed=seed, sample_likelihood=True)),
+    panels = [(to_data(reconstruct(model, x_test)), "reconstructions of the test set", "C0"),
+              (to_data(generate(model, n_generated, seed=seed, sample_likelihood=True)),
                f"{n_generated} generated samples", "C3")]
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.8), sharex=True, sharey=True)
     for ax, (points, label, colour) in zip(axes, panels, strict=True):
