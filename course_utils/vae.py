@@ -453,7 +453,8 @@ def neg_elbo(model: VAE, x: np.ndarray, n_samples: int = 10, batch_size: int = 1
     c_all = _check_condition(model, condition, len(x))
     totals = []
     for batch, c in _batches(np.asarray(x, np.float32), c_all, batch_size):
-        flat = tf.reshape(batch, (len(batch), -1))
+        batch, c = tf.convert_to_tensor(batch), None if c is None else tf.convert_to_tensor(c)
+        flat = tf.reshape(batch, (tf.shape(batch)[0], -1))
         q = posterior(*_call(model.encoder, batch, c))
         kl = tfd.kl_divergence(q, p)
         reconstruction = tf.zeros_like(kl)
@@ -485,7 +486,8 @@ def bounds(model: VAE, x: np.ndarray, k: int = 50, seed: int = 0, batch_size: in
     c_all = _check_condition(model, condition, len(x))
     elbo, iwae = [], []
     for batch, c in _batches(np.asarray(x, np.float32), c_all, batch_size):
-        flat = tf.reshape(batch, (len(batch), -1))
+        batch, c = tf.convert_to_tensor(batch), None if c is None else tf.convert_to_tensor(c)
+        flat = tf.reshape(batch, (tf.shape(batch)[0], -1))
         q = posterior(*_call(model.encoder, batch, c))
         z = sample_posterior(q, generator, k)  # (k, batch, latent_dim)
         repeated = None if c is None else tf.concat([c] * k, axis=0)  # row i * batch + j: condition j
@@ -495,6 +497,55 @@ def bounds(model: VAE, x: np.ndarray, k: int = 50, seed: int = 0, batch_size: in
         elbo.append(tf.reduce_mean(log_w, axis=0).numpy())
         iwae.append((tf.reduce_logsumexp(log_w, axis=0) - np.log(k)).numpy())
     return Bunch(elbo=float(np.concatenate(elbo).mean()), iwae=float(np.concatenate(iwae).mean()), k=int(k))
+
+
+def fit_vae(model: VAE, data: Any, epochs: int, validation_data: Any = None, checkpoints: Sequence[int] = (),
+            at_checkpoint: Callable[[VAE, int], Any] | None = None,
+            callbacks: Sequence[keras.callbacks.Callback] = (), verbose: int = 0) -> Bunch:
+    """``model.fit`` for ``epochs`` epochs, pausing after each epoch in ``checkpoints`` (1-based) for a look.
+
+    Training continues where it paused (``initial_epoch``), so the run is the one a single ``fit`` gives;
+    at each checkpoint ``at_checkpoint(model, epoch)`` is called (e.g. to draw a snapshot figure).
+
+    Returns
+    -------
+    Bunch
+        ``history`` (dict of per-epoch lists over the whole run), ``seconds`` (wall-clock seconds of each
+        epoch) and ``checkpoints`` (``{epoch: at_checkpoint(model, epoch)}``).
+    """
+    timer, history, looks, done = EpochTimer(), {}, {}, 0
+    for stop in sorted({int(e) for e in checkpoints if 0 < int(e) < epochs} | {int(epochs)}):
+        part = model.fit(data, validation_data=validation_data, initial_epoch=done, epochs=stop, verbose=verbose,
+                         shuffle=False, callbacks=[*callbacks, timer])
+        for key, values in part.history.items():
+            history.setdefault(key, []).extend(values)
+        done = stop
+        if at_checkpoint is not None and stop in {int(e) for e in checkpoints}:
+            looks[stop] = at_checkpoint(model, stop)
+    return Bunch(history=history, seconds=timer.seconds, checkpoints=looks)
+
+
+def train_vae(data: Any, epochs: int, seed: int = 0, validation_data: Any = None, checkpoints: Sequence[int] = (),
+              at_checkpoint: Callable[[VAE, int], Any] | None = None,
+              callbacks: Sequence[keras.callbacks.Callback] = (), verbose: int = 0, **architecture: Any) -> Bunch:
+    """Seed, build and train a VAE: the notebooks' one call per model.
+
+    Calls ``keras.utils.set_random_seed(seed)`` (this *resets Python's, NumPy's and Keras's global
+    generators*: the initial weights depend on it), then ``build_vae(**architecture, seed=seed)`` and
+    :func:`fit_vae`. ``architecture`` holds :func:`build_vae`'s arguments (``data_shape``, ``latent_dim``,
+    ``likelihood``, ``encoder_hidden``, ``decoder_hidden``, ``beta``, ...).
+
+    Returns
+    -------
+    Bunch
+        :func:`fit_vae`'s, plus ``model``.
+    """
+    keras.utils.set_random_seed(seed)
+    model = build_vae(**architecture, seed=seed)
+    run = fit_vae(model, data, epochs, validation_data=validation_data, checkpoints=checkpoints,
+                  at_checkpoint=at_checkpoint, callbacks=callbacks, verbose=verbose)
+    run.model = model
+    return run
 
 
 def latent_gmm_sampler(model: VAE, x: np.ndarray, n_components: int = 30,
