@@ -226,6 +226,29 @@ def fit_landmark_vae(model: VAE, x: np.ndarray, x_val: np.ndarray, condition: np
                  seconds=time.perf_counter() - start)
 
 
+def fit_on_split(model: VAE, x: np.ndarray, split: dict[str, np.ndarray], triplets: dict[str, np.ndarray] | None = None,
+                 condition: np.ndarray | None = None, **kwargs: Any) -> Bunch:
+    """:func:`fit_landmark_vae` on ``split["train"]``, validated on ``split["val"]``.
+
+    ``x`` (and ``condition``, for models 2 and 3) hold every face; ``split`` maps ``"train"`` and ``"val"``
+    to row indices; ``triplets`` maps them to the triplets of each part (used by model 3 only). Other
+    keyword arguments go to :func:`fit_landmark_vae` (``epochs``, ``seed``, ``callbacks``, ``verbose``, ...).
+    """
+    def part(a: np.ndarray | None, name: str) -> np.ndarray | None:
+        return None if a is None else a[split[name]]
+
+    pairs = (None, None) if triplets is None else (triplets["train"], triplets["val"])
+    return fit_landmark_vae(model, x[split["train"]], x[split["val"]], part(condition, "train"), part(condition, "val"),
+                            *pairs, **kwargs)
+
+
+def fit_summary(model: VAE, result: Bunch) -> str:
+    """One line on a finished :func:`fit_landmark_vae` run: time, restored epoch, best objective, last epoch."""
+    last = {key: round(float(values[-1]), 1) for key, values in result.history.items()}
+    return (f"{model.name}: took {result.seconds:.0f} s, restored epoch {result.best_epoch} "
+            f"(validation objective {result.val_objective.min():.1f} nats per face); last epoch: {last}")
+
+
 # ----------------------------------------------------------------------------- evaluation
 
 

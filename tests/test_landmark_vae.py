@@ -11,6 +11,8 @@ from course_utils.landmark_vae import (
     build_landmark_vae,
     decoder_weight_norms,
     fit_landmark_vae,
+    fit_on_split,
+    fit_summary,
     kl_per_dimension,
 )
 from course_utils.vae import decode, encode, neg_elbo
@@ -118,3 +120,27 @@ def test_builder_leaves_the_global_generators_alone_and_the_call_site_seeds():
     assert all(np.array_equal(u, v) for u, v in zip(a, b, strict=True))
     keras.utils.set_random_seed(0)
     assert after_a == after_b == np.random.random()  # noqa: NPY002  (the builder did not reseed with its seed=3)
+
+
+def test_fit_on_split_is_fit_landmark_vae_on_the_split_parts(faces):
+    import keras
+
+    x, neutral, triplets = faces
+    split = {"train": np.arange(0, 60, 2), "val": np.arange(1, 60, 2)}
+    parts = {"train": triplets % 30, "val": triplets[:20] % 30}
+
+    def run(direct):
+        keras.utils.set_random_seed(0)
+        model = build_landmark_vae(12, model=3, latent_dim=2, encoder_hidden=(8,), decoder_hidden=(8,),
+                                   networks=build_conditional_networks, triplet_loss=triplet_loss)
+        kwargs = dict(epochs=2, batch_size=10, triplet_batch_size=5, eval_every=1)
+        if direct:
+            return model, fit_landmark_vae(model, x[split["train"]], x[split["val"]], neutral[split["train"]],
+                                           neutral[split["val"]], parts["train"], parts["val"], **kwargs)
+        return model, fit_on_split(model, x, split, parts, condition=neutral, **kwargs)
+
+    (model, a), (_, b) = run(direct=False), run(direct=True)
+    np.testing.assert_array_equal(a.val_objective, b.val_objective)
+    assert a.history == b.history
+    line = fit_summary(model, a)
+    assert line.startswith("model_3: took ") and f"restored epoch {a.best_epoch} " in line and "'triplet'" in line
