@@ -26,7 +26,8 @@ def test_import_tensorflow_prints_nothing():
 def test_importing_the_kit_changes_no_environment_variable_and_the_quiet_import_is_explicit():
     """Only import_tensorflow() touches the environment; the kit's modules import without side effects."""
     modules = ["vae", "landmark_vae", "classifiers", "plotting", "report", "notebook", "data", "dmaps", "modes",
-               "evacuation", "triplets"]
+               "evacuation", "triplets", "probes", "probes.vae", "instructor.reference.vae",
+               "instructor.reference.landmark_vae"]
     code = ("import json, os, sys\n"
             "import keras, tensorflow, tensorflow_probability, sklearn, matplotlib.pyplot\n"  # their own effects
             "before = dict(os.environ)\n"
