@@ -6,7 +6,11 @@ this module holds what is not an exercise: the seed's random split for compariso
 classifier's branch (:func:`branch_of`) and fine-tuning (:func:`unfreeze`), one training routine with a
 line of progress per epoch, the scores every model is judged by (accuracy, macro one-vs-rest ROC AUC,
 row-normalised confusion matrix), a paired comparison of two classifiers on the same test set (McNemar's
-exact test, bootstrap interval of the accuracy difference) and a layer table.
+exact test, bootstrap interval of the accuracy difference), a layer table, and the linear-SVM probe of a
+representation (:func:`linear_svm_accuracy`, notebook 07's measure of latent codes).
+
+:func:`train_classifier` calls ``keras.utils.set_random_seed(seed)`` before fitting (it resets the global
+generators; its docstring says so): notebook 05's committed numbers depend on it.
 """
 
 from __future__ import annotations
@@ -157,6 +161,8 @@ def train_classifier(model: keras.Model, x_train, y_train: np.ndarray, x_val, y_
     ``x_*`` are arrays or dicts of named inputs (only those the model takes are used); ``y_*`` are integer
     class labels, one-hot encoded here. Early stopping watches only after ``patience`` epochs, so a
     lucky first epoch cannot end training. With ``progress`` (a label), one line per epoch is printed.
+    It first calls ``keras.utils.set_random_seed(seed)``, which resets Python's, NumPy's and Keras's global
+    generators (the shuffling and dropout of the fit depend on them).
     The history has ``stopped_early`` (1.0 if early stopping ended training before ``epochs``, else 0.0)
     and ``best_epoch`` (1-based epoch whose weights were kept) as one-element lists.
 

@@ -8,6 +8,9 @@ without the notebook writing files anywhere.
 
 Figures that cannot repeat exactly (run times) must have keys ending in ``_seconds``: the nbval
 sanitize file blanks their values in the table, and nbval never compares output metadata.
+
+:func:`model_table` is the deterministic layer table a notebook shows instead of ``summary()``; it needs
+no Keras import of its own.
 """
 
 from __future__ import annotations
