@@ -6,13 +6,17 @@ this module holds what is not an exercise: the seed's random split for compariso
 classifier's branch (:func:`branch_of`) and fine-tuning (:func:`unfreeze`), one training routine with a
 line of progress per epoch, the scores every model is judged by (accuracy, macro one-vs-rest ROC AUC,
 row-normalised confusion matrix), a paired comparison of two classifiers on the same test set (McNemar's
-exact test, bootstrap interval of the accuracy difference) and a layer table.
+exact test, bootstrap interval of the accuracy difference), a layer table, and the linear-SVM probe of a
+representation (:func:`linear_svm_accuracy`, notebook 07's measure of latent codes).
+
+:func:`train_classifier` calls ``keras.utils.set_random_seed(seed)`` before fitting (it resets the global
+generators; its docstring says so): notebook 05's committed numbers depend on it.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import keras
@@ -21,8 +25,13 @@ import pandas as pd
 from scipy import stats
 from sklearn.metrics import accuracy_score, confusion_matrix, roc_auc_score
 from sklearn.model_selection import train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import LinearSVC
+from sklearn.utils import Bunch
 
 from .data.splits import Split
+from .report import model_table
 
 IMAGE_SHAPE = (64, 64, 3)
 """(height, width, channels) of the CNN input: an aligned face crop (``course_utils.landmarks.align_face``)."""
@@ -141,6 +150,8 @@ def train_classifier(model: keras.Model, x_train, y_train: np.ndarray, x_val, y_
     ``x_*`` are arrays or dicts of named inputs (only those the model takes are used); ``y_*`` are integer
     class labels, one-hot encoded here. Early stopping watches only after ``patience`` epochs, so a
     lucky first epoch cannot end training. With ``progress`` (a label), one line per epoch is printed.
+    It first calls ``keras.utils.set_random_seed(seed)``, which resets Python's, NumPy's and Keras's global
+    generators (the shuffling and dropout of the fit depend on them).
     The history has ``stopped_early`` (1.0 if early stopping ended training before ``epochs``, else 0.0)
     and ``best_epoch`` (1-based epoch whose weights were kept) as one-element lists.
 
@@ -285,14 +296,41 @@ def compare_paired(y_true: np.ndarray, predictions_a: np.ndarray, predictions_b:
                             low, high)
 
 
+def linear_svm_accuracy(features: np.ndarray, labels: np.ndarray, split: Split,
+                        cs: Sequence[float] = (0.01, 0.1, 1.0, 10.0)) -> Bunch:
+    """Test accuracy of a linear SVM (scikit-learn) on standardised features, ``C`` chosen on validation.
+
+    Parameters
+    ----------
+    features : (n, d) array
+    labels : (n,) array
+    split : Split
+        Row indices of the three parts (e.g. :func:`course_utils.data.split_by_person`).
+    cs : sequence of float
+        Candidate regularisation constants; the one with the best validation accuracy is kept (ties:
+        the smallest).
+
+    Returns
+    -------
+    Bunch
+        ``test`` and ``val`` accuracy, ``train`` accuracy, the chosen ``C``.
+    """
+    features = np.asarray(features, dtype=np.float64).reshape(len(features), -1)
+    best = None
+    for c in cs:
+        clf = make_pipeline(StandardScaler(), LinearSVC(C=c, max_iter=20_000, random_state=0))
+        clf.fit(features[split.train], labels[split.train])
+        val = clf.score(features[split.val], labels[split.val])
+        if best is None or val > best[0]:
+            best = (val, c, clf)
+    val, c, clf = best
+    return Bunch(test=float(clf.score(features[split.test], labels[split.test])), val=float(val),
+                 train=float(clf.score(features[split.train], labels[split.train])), C=c)
+
+
 def layer_table(model: keras.Model) -> pd.DataFrame:
-    """One row per layer of ``model``: name, output shape, number of parameters (a plain table, no printing)."""
-    rows = []
-    for layer in model.layers:
-        try:
-            shape = str(tuple(layer.output.shape))
-        except (AttributeError, ValueError):
-            shape = "?"
-        rows.append({"layer": layer.name, "output shape": shape.replace("None", "batch"),
-                     "parameters": int(layer.count_params())})
-    return pd.DataFrame(rows)
+    """One row per layer of ``model``: name, output shape (batch dimension ``batch``), number of parameters.
+
+    :func:`course_utils.report.model_table` with the batch dimension spelt out (a plain table, no printing).
+    """
+    return model_table(model, batch="batch")

@@ -19,16 +19,14 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import keras
 import numpy as np
+import tensorflow as tf
 from sklearn.utils import Bunch
 
 from .data.splits import Split
-from .notebook import import_tensorflow
 from .triplets import check_triplets
-from .vae import VAE, BestWeights, GaussianLikelihood, build_decoder, build_encoder
-
-tf = import_tensorflow()
-import keras  # noqa: E402
+from .vae import VAE, BestWeights, GaussianLikelihood, build_decoder, build_encoder, encode, neg_elbo
 
 TripletLoss = Callable[..., Any]
 """``(z_ref, z_pos, z_neg, topological_variance) -> scalar`` (keras.ops), the exercise of notebook 07."""
@@ -80,8 +78,10 @@ class TopologicalVAE(VAE):
 
     def _sample_codes(self, x: tf.Tensor, condition: tf.Tensor | None, training: bool) -> tf.Tensor:
         """``n_triplet_samples`` codes per face, stacked: (n_triplet_samples * V, latent_dim)."""
-        z_mean, z_log_var = self.encode_tensors(x, condition, training=training)
+        z_mean, z_log_var = self.encoder(x if condition is None else [x, condition], training=training)
         shape = (self.n_triplet_samples, tf.shape(z_mean)[0], self.latent_dim)
+        # Not vae.sample_posterior: TFP's sample draws another noise stream, which would change model 3's
+        # trained numbers (notebook 07's committed outputs); this line predates it.
         z = z_mean + tf.exp(0.5 * z_log_var) * keras.random.normal(shape, seed=self.triplet_seed)
         return tf.reshape(z, (-1, self.latent_dim))
 
@@ -99,7 +99,7 @@ class TopologicalVAE(VAE):
 
     def triplet_term(self, x: np.ndarray, triplets: np.ndarray, condition: np.ndarray | None = None) -> float:
         """``triplet_weight * triplet_loss`` at the posterior means of ``x`` (deterministic), for validation."""
-        z = self.encode(x, condition=condition)[0]
+        z = encode(self, x, condition=condition)[0]
         value = self.triplet_loss(z[triplets[:, 0]], z[triplets[:, 1]], z[triplets[:, 2]], self.topological_variance)
         return self.triplet_weight * float(np.asarray(value))
 
@@ -132,11 +132,14 @@ def build_landmark_vae(data_dim: int, model: int = 1, latent_dim: int = 30,
         Model 3 only; see :class:`TopologicalVAE`.
     networks : callable
         Models 2 and 3 only (required there): ``networks(data_dim, latent_dim, encoder_hidden, decoder_hidden,
-        dropout) -> (encoder [x, y] -> [z_mean, z_log_var], decoder [z, y] -> mean)``, called after seeding.
+        dropout) -> (encoder [x, y] -> [z_mean, z_log_var], decoder [z, y] -> mean)``.
+    seed : int
+        Seeds the posterior samples drawn in training (and model 3's triplet codes). The initial weights
+        come from Keras's global generator, which this function leaves alone: call
+        ``keras.utils.set_random_seed(seed)`` right before it for repeatable weights (notebook 07 does).
     """
     if model not in (1, 2, 3):
         raise ValueError(f"model must be 1, 2 or 3; got {model!r}.")
-    keras.utils.set_random_seed(seed)
     if model == 1:
         encoder = build_encoder((data_dim,), latent_dim, encoder_hidden, activation="elu", dropout=dropout)
         decoder = build_decoder(latent_dim, data_dim, 1, decoder_hidden, activation="elu", dropout=dropout)
@@ -210,7 +213,7 @@ def fit_landmark_vae(model: VAE, x: np.ndarray, x_val: np.ndarray, condition: np
     dataset = dataset.prefetch(tf.data.AUTOTUNE)
 
     def objective(m: VAE) -> float:
-        value = m.neg_elbo(x_val, n_samples=10, seed=seed, condition=condition_val if conditional else None)
+        value = neg_elbo(m, x_val, n_samples=10, seed=seed, condition=condition_val if conditional else None)
         if topological:
             value += m.triplet_term(x_val, triplets_val, condition=condition_val if conditional else None)
         return value
@@ -224,6 +227,29 @@ def fit_landmark_vae(model: VAE, x: np.ndarray, x_val: np.ndarray, condition: np
                  seconds=time.perf_counter() - start)
 
 
+def fit_on_split(model: VAE, x: np.ndarray, split: Split, triplets: dict[str, np.ndarray] | None = None,
+                 condition: np.ndarray | None = None, **kwargs: Any) -> Bunch:
+    """:func:`fit_landmark_vae` on ``split.train``, validated on ``split.val``.
+
+    ``x`` (and ``condition``, for models 2 and 3) hold every face; ``split`` holds the row indices of the
+    parts (:func:`course_utils.data.split_by_person`); ``triplets`` maps them to the triplets of each part (used by model 3 only). Other
+    keyword arguments go to :func:`fit_landmark_vae` (``epochs``, ``seed``, ``callbacks``, ``verbose``, ...).
+    """
+    def part(a: np.ndarray | None, name: str) -> np.ndarray | None:
+        return None if a is None else a[getattr(split, name)]
+
+    pairs = (None, None) if triplets is None else (triplets["train"], triplets["val"])
+    return fit_landmark_vae(model, x[split.train], x[split.val], part(condition, "train"), part(condition, "val"),
+                            *pairs, **kwargs)
+
+
+def fit_summary(model: VAE, result: Bunch) -> str:
+    """One line on a finished :func:`fit_landmark_vae` run: time, restored epoch, best objective, last epoch."""
+    last = {key: round(float(values[-1]), 1) for key, values in result.history.items()}
+    return (f"{model.name}: took {result.seconds:.0f} s, restored epoch {result.best_epoch} "
+            f"(validation objective {result.val_objective.min():.1f} nats per face); last epoch: {last}")
+
+
 # ----------------------------------------------------------------------------- evaluation
 
 
@@ -233,7 +259,7 @@ def kl_per_dimension(model: VAE, x: np.ndarray, condition: np.ndarray | None = N
     The posterior and the prior factorise over dimensions, so the KL term splits exactly:
     ``0.5 (mu_k^2 + sigma_k^2 - 1 - log sigma_k^2)``. A dimension with KL near 0 is unused (inactive).
     """
-    z_mean, z_log_var = model.encode(x, condition=condition)
+    z_mean, z_log_var = encode(model, x, condition=condition)
     return np.mean(0.5 * (z_mean**2 + np.exp(z_log_var) - 1 - z_log_var), axis=0)
 
 
@@ -244,39 +270,3 @@ def decoder_weight_norms(model: VAE) -> np.ndarray:
     """
     kernel = np.asarray(model.decoder.get_layer("hidden_1").kernel)
     return np.linalg.norm(kernel[:model.latent_dim], axis=1)
-
-
-def linear_svm_accuracy(features: np.ndarray, labels: np.ndarray, split: Split,
-                        cs: Sequence[float] = (0.01, 0.1, 1.0, 10.0)) -> Bunch:
-    """Test accuracy of a linear SVM (scikit-learn) on standardised features, ``C`` chosen on validation.
-
-    Parameters
-    ----------
-    features : (n, d) array
-    labels : (n,) array
-    split : Split
-        Row indices of the three parts (:func:`course_utils.data.split_by_person`).
-    cs : sequence of float
-        Candidate regularisation constants; the one with the best validation accuracy is kept (ties:
-        the smallest).
-
-    Returns
-    -------
-    Bunch
-        ``test`` and ``val`` accuracy, ``train`` accuracy, the chosen ``C``.
-    """
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-    from sklearn.svm import LinearSVC
-
-    features = np.asarray(features, dtype=np.float64).reshape(len(features), -1)
-    best = None
-    for c in cs:
-        clf = make_pipeline(StandardScaler(), LinearSVC(C=c, max_iter=20_000, random_state=0))
-        clf.fit(features[split.train], labels[split.train])
-        val = clf.score(features[split.val], labels[split.val])
-        if best is None or val > best[0]:
-            best = (val, c, clf)
-    val, c, clf = best
-    return Bunch(test=float(clf.score(features[split.test], labels[split.test])), val=float(val),
-                 train=float(clf.score(features[split.train], labels[split.train])), C=c)

@@ -187,6 +187,30 @@ def plot_loss_curves(history: dict[str, Sequence[float]], key: str = "loss", ax:
     return fig
 
 
+TERM_NAMES = {"val_kl": "KL", "val_reconstruction": "reconstruction", "kl": "KL (train)",
+              "reconstruction": "reconstruction (train)"}
+"""How :func:`plot_term_curves` names a history key when it draws several per model."""
+
+
+def plot_term_curves(histories: dict[str, dict[str, Sequence[float]]], keys: Sequence[str] = ("val_kl",),
+                     ax: Axes | None = None, title: str = "KL term on the test set",
+                     ylabel: str = "KL (nats per example)", yscale: str = "linear") -> Figure:
+    """Loss terms per epoch of several trained VAEs (Keras ``History.history`` dicts), e.g. the test KL term.
+
+    One line per model and key: solid for the first key, dashed and dotted for the next; with several keys
+    the label is ``"{model}, {term}"`` (:data:`TERM_NAMES`). Axis labels, title and scale as given.
+    """
+    fig, ax = _axes(ax)
+    for name, history in histories.items():
+        epochs = np.arange(1, len(history[keys[0]]) + 1)
+        for key, style in zip(keys, ("-", "--", ":"), strict=False):
+            label = name if len(keys) == 1 else f"{name}, {TERM_NAMES.get(key, key)}"
+            ax.plot(epochs, history[key], ls=style, label=label)
+    ax.set(xlabel="epoch", ylabel=ylabel, title=title, yscale=yscale)
+    ax.legend(fontsize="small" if len(keys) > 1 else None)
+    return fig
+
+
 def plot_latent_grid(images: np.ndarray, z_grid: np.ndarray, ax: Axes | None = None,
                      title: str = "Decoded latent grid", n_ticks: int = 5) -> Figure:
     """Decoded images of a square 2-D latent grid (e.g. :func:`course_utils.vae.latent_grid`), with z on the axes.
@@ -419,9 +443,11 @@ def plot_vae_2d_snapshot(model, epoch: int, x_test: np.ndarray, to_data, area=No
     """
     from matplotlib.patches import Rectangle
 
+    from .vae import generate, reconstruct
+
     data = to_data(x_test)
-    panels = [(to_data(model.reconstruct(x_test)), "reconstructions of the test set", "C0"),
-              (to_data(model.generate(n_generated, seed=seed, sample_likelihood=True)),
+    panels = [(to_data(reconstruct(model, x_test)), "reconstructions of the test set", "C0"),
+              (to_data(generate(model, n_generated, seed=seed, sample_likelihood=True)),
                f"{n_generated} generated samples", "C3")]
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.8), sharex=True, sharey=True)
     for ax, (points, label, colour) in zip(axes, panels, strict=True):

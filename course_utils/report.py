@@ -8,6 +8,9 @@ without the notebook writing files anywhere.
 
 Figures that cannot repeat exactly (run times) must have keys ending in ``_seconds``: the nbval
 sanitize file blanks their values in the table, and nbval never compares output metadata.
+
+:func:`model_table` is the deterministic layer table a notebook shows instead of ``summary()``; it needs
+no Keras import of its own.
 """
 
 from __future__ import annotations
@@ -139,3 +142,25 @@ def markdown_table(results: Mapping[str, Mapping[str, Value]], failed: Mapping[s
         reason = reason.replace("|", "\\|").replace("\n", " ")
         lines.append(f"| {notebook} | **FAILED**, no results | {reason} |")
     return "\n".join(lines)
+
+
+def model_table(model: Any, batch: str = "None"):
+    """A table (pandas DataFrame) of a Keras model's layers: name, output shape, number of parameters.
+
+    Deterministic text, unlike ``summary()``, whose layout depends on the console. The batch dimension is
+    written as ``batch`` (``"None"``, as Keras prints it, by default); an output shape Keras cannot give is
+    ``"?"``. ``table.attrs["total"]`` holds the number of parameters. Takes any Keras model and imports
+    no Keras itself, so a notebook can show a table without loading more than pandas.
+    """
+    import pandas as pd
+
+    rows = []
+    for layer in model.layers:
+        try:
+            shape = str(tuple(layer.output.shape)).replace("None", batch)
+        except (AttributeError, ValueError):
+            shape = "?"
+        rows.append({"layer": layer.name, "output shape": shape, "parameters": int(layer.count_params())})
+    table = pd.DataFrame(rows)
+    table.attrs["total"] = int(table["parameters"].sum()) if rows else 0
+    return table

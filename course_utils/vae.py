@@ -1,10 +1,11 @@
 """Variational autoencoder building blocks (Keras 3 on TensorFlow, TensorFlow Probability distributions).
 
 The model is the textbook one. An encoder maps ``x`` to the mean and log-variance of a diagonal Gaussian
-posterior ``q(z|x)``; ``z`` is drawn from that posterior with TensorFlow Probability's reparameterised
-``sample``; a decoder maps ``z`` to the parameters of the likelihood ``p(x|z)``. Training minimises
-``-ELBO(x) = E_q[-log p(x|z)] + beta * KL(q(z|x) || N(0, I))`` per example, in nats, with one sample of
-``z`` per example and the KL term in closed form (``tfd.kl_divergence``).
+posterior ``q(z|x)`` (:func:`posterior`); ``z`` is drawn from it with TensorFlow Probability's
+reparameterised ``sample`` (:func:`sample_posterior`); a decoder maps ``z`` to the parameters of the
+likelihood ``p(x|z)``. Training minimises ``-ELBO(x) = E_q[-log p(x|z)] + beta * KL(q(z|x) || N(0, I))`` per
+example, in nats, with one sample of ``z`` per example and the KL term in closed form (``tfd.kl_divergence``).
+:func:`bounds` gives the ELBO next to the tighter importance-weighted bound (IWAE).
 
 This is the kit's *generic* VAE (notebooks 04, 06, 07 use it). Notebook 03 asks students to write an
 MNIST encoder and decoder, the reparameterisation, the ``-ELBO`` and a ``train_step`` themselves, so
@@ -13,6 +14,10 @@ goes through ``tfd.MultivariateNormalDiag.sample`` rather than a hand-written re
 the loss is a method of the model. The answers live in the instructor-only
 ``course_utils.instructor.reference.vae``; the grader refuses a student ``VAE`` that is this class.
 
+:class:`VAE` is the Keras model (as keras-io's VAE: a ``train_step`` updating ``keras.metrics.Mean``
+trackers); what a notebook does with a trained one are functions: :func:`encode`, :func:`decode`,
+:func:`reconstruct`, :func:`generate`, :func:`neg_elbo`, :func:`bounds`.
+
 Likelihoods (:func:`get_likelihood`): ``"bernoulli"`` on logits (images), ``"gaussian"`` with a fixed
 standard deviation, or ``"gaussian-learned"`` whose decoder also outputs a per-dimension scale.
 
@@ -20,6 +25,9 @@ Two general hooks serve extensions (e.g. :mod:`course_utils.landmark_vae`): a *c
 encoder and decoder both take a second input ``c`` (built with ``condition_shape`` / ``condition_dim``;
 then the model's input is the pair ``(x, c)``), and :meth:`VAE.extra_loss`, a term added to the loss
 from the second element of each training batch (``(inputs, aux)``), e.g. a prior over triplets.
+
+Importing this module imports TensorFlow and has no other effect; a notebook calls
+:func:`course_utils.notebook.import_tensorflow` first, which keeps TensorFlow's start-up messages out.
 """
 
 from __future__ import annotations
@@ -28,13 +36,11 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import keras
 import numpy as np
-
-from .notebook import import_tensorflow
-
-tf = import_tensorflow()
-import keras  # noqa: E402
-import tensorflow_probability as tfp  # noqa: E402
+import tensorflow as tf
+import tensorflow_probability as tfp
+from sklearn.utils import Bunch
 
 tfd = tfp.distributions
 
@@ -180,6 +186,32 @@ def build_decoder(latent_dim: int, output_dim: int, n_params: int, hidden: Seque
     return keras.Model(inputs, params, name=name)
 
 
+# ----------------------------------------------------------------------------- distributions and sampling
+
+
+def prior(latent_dim: int) -> tfd.Distribution:
+    """The prior ``p(z) = N(0, I)`` over a ``latent_dim``-dimensional latent space."""
+    return tfd.MultivariateNormalDiag(loc=tf.zeros(latent_dim), scale_diag=tf.ones(latent_dim))
+
+
+def posterior(z_mean: tf.Tensor, z_log_var: tf.Tensor) -> tfd.Distribution:
+    """The approximate posterior ``q(z|x) = N(z_mean, diag(exp(z_log_var)))``, batch shape (batch,)."""
+    return tfd.MultivariateNormalDiag(loc=z_mean, scale_diag=tf.exp(0.5 * z_log_var))
+
+
+def sample_posterior(q: tfd.Distribution, seed: keras.random.SeedGenerator, n: int | tuple = ()) -> tf.Tensor:
+    """``n`` draws of ``z`` from ``q`` (shape ``(*n, batch, latent_dim)``), reparameterised by TFP's ``sample``.
+
+    Gradients flow to ``q``'s mean and scale; every call advances ``seed``, so each draw is new.
+    """
+    return q.sample(n, seed=tf.cast(seed.next(), tf.int32))
+
+
+def _call(network: keras.Model, a: Any, condition: Any = None, training: bool = False) -> Any:
+    """``network(a)``, or ``network([a, condition])`` for a conditional VAE's encoder or decoder."""
+    return network(a if condition is None else [a, condition], training=training)
+
+
 # ----------------------------------------------------------------------------- the model
 
 
@@ -198,17 +230,16 @@ class VAE(keras.Model):
     beta : float
         Weight of the KL term (``1`` gives the ELBO); a non-trainable variable, so a callback may anneal it.
     seed : int, optional
-        Seed of the posterior samples drawn in training.
+        Seed of the posterior samples drawn in training (a ``keras.random.SeedGenerator``, no global state).
 
     A conditional VAE (encoder ``[x, c] -> ...``, decoder ``[z, c] -> ...``) takes the pair ``(x, c)``
-    wherever a plain one takes ``x``; its NumPy methods take ``condition=c``.
+    wherever a plain one takes ``x``; the NumPy functions of this module take ``condition=c``.
     """
 
     def __init__(self, encoder: keras.Model, decoder: keras.Model, likelihood: Any = "bernoulli",
                  beta: float = 1.0, seed: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.encoder = encoder
-        self.decoder = decoder
+        self.encoder, self.decoder = encoder, decoder
         self.likelihood = get_likelihood(likelihood)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
@@ -230,12 +261,6 @@ class VAE(keras.Model):
     def metrics(self) -> list[keras.metrics.Metric]:
         return [self.loss_tracker, self.reconstruction_tracker, self.kl_tracker]
 
-    def prior(self) -> tfd.Distribution:
-        """The prior ``N(0, I)`` over the latent space."""
-        return tfd.MultivariateNormalDiag(loc=tf.zeros(self.latent_dim), scale_diag=tf.ones(self.latent_dim))
-
-    # -- conditioning hooks: a plain VAE has condition None --------------------------------------------
-
     def split_inputs(self, inputs: Any) -> tuple[Any, Any]:
         """``(x, c)`` from a model input: ``(x, None)`` for a plain VAE, the pair for a conditional one."""
         if not self.conditional:
@@ -244,46 +269,17 @@ class VAE(keras.Model):
             raise ValueError("A conditional VAE takes the pair (x, condition) as its input.")
         return inputs[0], inputs[1]
 
-    def encode_tensors(self, x: Any, condition: Any = None, training: bool = False) -> tuple[tf.Tensor, tf.Tensor]:
-        """``(z_mean, z_log_var)`` of ``q(z|x)`` (or ``q(z|x, c)``), as tensors."""
-        return self.encoder(x if condition is None else [x, condition], training=training)
-
-    def decode_tensors(self, z: Any, condition: Any = None, training: bool = False) -> tf.Tensor:
-        """Likelihood parameters of ``p(x|z)`` (or ``p(x|z, c)``), as a tensor."""
-        return self.decoder(z if condition is None else [z, condition], training=training)
-
     def extra_loss(self, aux: Any, training: bool = False) -> tf.Tensor | None:
-        """A term added to the batch loss, from the auxiliary part of a batch ``(inputs, aux)``.
-
-        ``None`` here (no extra term); extensions override it, e.g. with a prior over triplets.
-        """
+        """A term added to the batch loss from the auxiliary part of a batch ``(inputs, aux)``; ``None`` here."""
         return None
 
-    # -- the ELBO ----------------------------------------------------------------------------------------
-
-    def posterior(self, x: tf.Tensor, training: bool = False) -> tfd.Distribution:
-        """The approximate posterior ``q(z|x)``, batch shape (batch,)."""
-        z_mean, z_log_var = self.encode_tensors(*self.split_inputs(x), training=training)
-        return tfd.MultivariateNormalDiag(loc=z_mean, scale_diag=tf.exp(0.5 * z_log_var))
-
-    def terms(self, x: tf.Tensor, training: bool = False) -> tuple[tf.Tensor, tf.Tensor]:
-        """Per-example reconstruction term ``-log p(x|z)`` (one z sample) and ``KL(q(z|x) || p(z))``."""
-        x, condition = self.split_inputs(x)
-        z_mean, z_log_var = self.encode_tensors(x, condition, training=training)
-        posterior = tfd.MultivariateNormalDiag(loc=z_mean, scale_diag=tf.exp(0.5 * z_log_var))
-        z = posterior.sample(seed=tf.cast(self.seed_generator.next(), tf.int32))  # reparameterised by TFP
-        params = self.decode_tensors(z, condition, training=training)
+    def terms(self, inputs: Any, training: bool = False) -> tuple[tf.Tensor, tf.Tensor]:
+        """Per-example ``-log p(x|z)`` (one ``z`` drawn from ``q(z|x)``) and ``KL(q(z|x) || p(z))``, in nats."""
+        x, condition = self.split_inputs(inputs)
+        q = posterior(*_call(self.encoder, x, condition, training))
+        params = _call(self.decoder, sample_posterior(q, self.seed_generator), condition, training)
         flat = tf.reshape(tf.cast(x, params.dtype), (tf.shape(x)[0], -1))
-        reconstruction = -self.likelihood.distribution(params).log_prob(flat)
-        kl = tfd.kl_divergence(posterior, self.prior())
-        return reconstruction, kl
-
-    def _update(self, reconstruction: tf.Tensor, kl: tf.Tensor, extra: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
-        loss = reconstruction + self.beta * kl
-        self.loss_tracker.update_state(loss if extra is None else loss + extra)
-        self.reconstruction_tracker.update_state(reconstruction)
-        self.kl_tracker.update_state(kl)
-        return {metric.name: metric.result() for metric in self.metrics}
+        return -self.likelihood.distribution(params).log_prob(flat), tfd.kl_divergence(q, prior(self.latent_dim))
 
     def train_step(self, data: Any) -> dict[str, tf.Tensor]:
         x, aux, _ = keras.utils.unpack_x_y_sample_weight(data)
@@ -293,115 +289,43 @@ class VAE(keras.Model):
             extra = self.extra_loss(aux, training=True)
             if extra is not None:
                 loss = loss + extra
-        gradients = tape.gradient(loss, self.trainable_weights)
-        self.optimizer.apply_gradients(zip(gradients, self.trainable_weights, strict=True))
-        return self._update(reconstruction, kl, extra)
+        self.optimizer.apply(tape.gradient(loss, self.trainable_variables), self.trainable_variables)
+        return self._track(reconstruction, kl, extra)
 
     def test_step(self, data: Any) -> dict[str, tf.Tensor]:
         x, aux, _ = keras.utils.unpack_x_y_sample_weight(data)
-        return self._update(*self.terms(x, training=False), self.extra_loss(aux, training=False))
+        return self._track(*self.terms(x, training=False), self.extra_loss(aux, training=False))
 
-    def call(self, x: tf.Tensor, training: bool = False) -> tf.Tensor:
+    def _track(self, reconstruction: tf.Tensor, kl: tf.Tensor, extra: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
+        loss = reconstruction + self.beta * kl
+        self.loss_tracker.update_state(loss if extra is None else loss + extra)
+        self.reconstruction_tracker.update_state(reconstruction)
+        self.kl_tracker.update_state(kl)
+        return {metric.name: metric.result() for metric in self.metrics}
+
+    def call(self, inputs: Any, training: bool = False) -> tf.Tensor:
         """Mean of ``p(x|z)`` at ``z`` = the posterior mean, in the data's shape."""
-        x, condition = self.split_inputs(x)
-        z_mean, _ = self.encode_tensors(x, condition, training=training)
-        return self._mean_image(self.decode_tensors(z_mean, condition, training=training))
+        x, condition = self.split_inputs(inputs)
+        z_mean, _ = _call(self.encoder, x, condition, training)
+        return _mean(self, _call(self.decoder, z_mean, condition, training))
 
-    def _mean_image(self, params: tf.Tensor) -> tf.Tensor:
-        return tf.reshape(self.likelihood.mean(params), (-1, *self.data_shape))
-
-    # -- numpy conveniences, batched ---------------------------------------------------------------
-
-    def _condition(self, condition: np.ndarray | None, n: int) -> np.ndarray | None:
-        if self.conditional != (condition is not None):
-            raise ValueError("Pass condition=... to a conditional VAE, and only to one."
-                             if self.conditional else "This VAE is not conditional; do not pass a condition.")
-        if condition is None:
-            return None
-        condition = np.asarray(condition, np.float32)
-        if len(condition) != n:
-            raise ValueError(f"Got {len(condition)} conditions for {n} examples.")
-        return condition
-
-    def encode(self, x: np.ndarray, batch_size: int = 8192,
-               condition: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Posterior means and log-variances of ``x`` (given ``condition`` if conditional), each (n, latent_dim)."""
-        x = np.asarray(x, np.float32)
-        c = self._condition(condition, len(x))
-        parts = [self.encode_tensors(x[i:i + batch_size], None if c is None else c[i:i + batch_size])
-                 for i in range(0, max(len(x), 1), batch_size)]
-        return tuple(np.concatenate([np.asarray(p[k]) for p in parts]) for k in (0, 1))
-
-    def _decoder_params(self, z: np.ndarray, batch_size: int, condition: np.ndarray | None = None) -> tf.Tensor:
-        """Decoder outputs for ``z``, in batches of direct calls (cheaper than ``predict`` per call)."""
-        z = np.asarray(z, np.float32)
-        c = self._condition(condition, len(z))
-        return tf.concat([self.decode_tensors(z[i:i + batch_size], None if c is None else c[i:i + batch_size])
-                          for i in range(0, max(len(z), 1), batch_size)], axis=0)
-
+    # Notebook 04's exercise sheet (people_sampler and its tests) calls these two as methods.
     def decode(self, z: np.ndarray, batch_size: int = 8192, condition: np.ndarray | None = None) -> np.ndarray:
-        """Mean of ``p(x|z)`` (or ``p(x|z, c)``) for latent points ``z`` (n, latent_dim); (n, *data shape)."""
-        return np.asarray(self._mean_image(self._decoder_params(z, batch_size, condition)))
-
-    def reconstruct(self, x: np.ndarray, condition: np.ndarray | None = None) -> np.ndarray:
-        """Decode the posterior means of ``x``."""
-        return self.decode(self.encode(x, condition=condition)[0], condition=condition)
+        """:func:`decode` as a method."""
+        return decode(self, z, batch_size=batch_size, condition=condition)
 
     def generate(self, n: int, seed: int | np.random.Generator = 0, sample_likelihood: bool = False,
                  z_sampler: Callable[[int, np.random.Generator], np.ndarray] | None = None,
                  condition: np.ndarray | None = None) -> np.ndarray:
-        """``n`` samples: ``z`` decoded to the likelihood's mean, or sampled from ``p(x|z)`` if asked.
-
-        ``z`` comes from the prior ``N(0, I)``, or from ``z_sampler(n, rng)`` (e.g.
-        :func:`latent_gmm_sampler`). ``seed`` may be a NumPy generator; every draw follows it (two
-        generators in the same state give the same samples). A conditional
-        VAE needs ``condition`` (n, ...), one per sample.
-        """
-        rng = np.random.default_rng(seed)
-        if z_sampler is None:
-            z = rng.standard_normal((n, self.latent_dim)).astype(np.float32)
-        else:
-            z = np.asarray(z_sampler(n, rng), np.float32)
-        if not sample_likelihood:
-            return self.decode(z, condition=condition)
-        params = self._decoder_params(z, 8192, condition)
-        seed = tf.constant(rng.integers(0, 2**31 - 1, size=2), tf.int32)  # stateless: the same rng, the same draw
-        samples = self.likelihood.distribution(params).sample(seed=seed)
-        return np.asarray(samples).reshape(n, *self.data_shape)
-
-    def neg_elbo(self, x: np.ndarray, n_samples: int = 10, batch_size: int = 1000, seed: int = 0,
-                 condition: np.ndarray | None = None) -> float:
-        """Monte-Carlo estimate of ``-ELBO`` in nats per example (``beta`` ignored: this is the true ELBO).
-
-        Each example's reconstruction term is averaged over ``n_samples`` draws of ``z``; the KL term is exact.
-        """
-        generator = keras.random.SeedGenerator(seed)
-        prior = self.prior()
-        c_all = self._condition(condition, len(x))
-        totals = []
-        for start in range(0, len(x), batch_size):
-            batch = tf.convert_to_tensor(np.asarray(x[start:start + batch_size], np.float32))
-            c = None if c_all is None else tf.convert_to_tensor(c_all[start:start + batch_size])
-            flat = tf.reshape(batch, (tf.shape(batch)[0], -1))
-            z_mean, z_log_var = self.encode_tensors(batch, c)
-            posterior = tfd.MultivariateNormalDiag(z_mean, tf.exp(0.5 * z_log_var))
-            kl = tfd.kl_divergence(posterior, prior)
-            reconstruction = tf.zeros_like(kl)
-            for _ in range(n_samples):
-                params = self.decode_tensors(posterior.sample(seed=tf.cast(generator.next(), tf.int32)), c)
-                reconstruction -= self.likelihood.distribution(params).log_prob(flat) / n_samples
-            totals.append((reconstruction + kl).numpy())
-        return float(np.concatenate(totals).mean())
+        """:func:`generate` as a method."""
+        return generate(self, n, seed=seed, sample_likelihood=sample_likelihood, z_sampler=z_sampler,
+                        condition=condition)
 
     def get_config(self) -> dict[str, Any]:
-        return {
-            "encoder": keras.saving.serialize_keras_object(self.encoder),
-            "decoder": keras.saving.serialize_keras_object(self.decoder),
-            "likelihood": keras.saving.serialize_keras_object(self.likelihood),
-            "beta": float(self.beta.numpy()),
-            "seed": self.seed,
-            "name": self.name,
-        }
+        return {"encoder": keras.saving.serialize_keras_object(self.encoder),
+                "decoder": keras.saving.serialize_keras_object(self.decoder),
+                "likelihood": keras.saving.serialize_keras_object(self.likelihood),
+                "beta": float(self.beta.numpy()), "seed": self.seed, "name": self.name}
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> VAE:
@@ -432,16 +356,196 @@ def build_vae(data_shape: Sequence[int], latent_dim: int, likelihood: Any,
     encoder_hidden, decoder_hidden : sequence of int
         Units of the hidden layers (no default: there is no canonical architecture).
     seed : int, optional
-        Seeds the weights' initialisation and the posterior samples (with ``keras.utils.set_random_seed``).
+        Seeds the posterior samples drawn in training. The initial weights come from Keras's global
+        generator, which this function leaves alone: for repeatable weights call
+        ``keras.utils.set_random_seed(seed)`` right before it (as the notebooks and :func:`fit_vae` do).
     """
-    if seed is not None:
-        keras.utils.set_random_seed(seed)
     likelihood = get_likelihood(likelihood)
     encoder = build_encoder(data_shape, latent_dim, encoder_hidden, activation)
     decoder = build_decoder(latent_dim, int(np.prod(data_shape)), likelihood.n_params, decoder_hidden, activation)
     vae = VAE(encoder, decoder, likelihood=likelihood, beta=beta, seed=seed, name="vae")
     vae.compile(optimizer=keras.optimizers.Adam(learning_rate), jit_compile=jit_compile)
     return vae
+
+
+# ----------------------------------------------------------------------------- NumPy functions of a trained VAE
+
+
+def _check_condition(model: VAE, condition: np.ndarray | None, n: int) -> np.ndarray | None:
+    if model.conditional != (condition is not None):
+        raise ValueError("Pass condition=... to a conditional VAE, and only to one."
+                         if model.conditional else "This VAE is not conditional; do not pass a condition.")
+    if condition is None:
+        return None
+    condition = np.asarray(condition, np.float32)
+    if len(condition) != n:
+        raise ValueError(f"Got {len(condition)} conditions for {n} examples.")
+    return condition
+
+
+def _batches(a: np.ndarray, c: np.ndarray | None, batch_size: int):
+    """``(a[i:i + batch_size], c[...] or None)`` for every batch (one empty batch for an empty ``a``)."""
+    for i in range(0, max(len(a), 1), batch_size):
+        yield a[i:i + batch_size], None if c is None else c[i:i + batch_size]
+
+
+def _mean(model: VAE, params: tf.Tensor) -> tf.Tensor:
+    """The likelihood's mean for decoder outputs ``params``, in the data's shape."""
+    return tf.reshape(model.likelihood.mean(params), (-1, *model.data_shape))
+
+
+def _decoder_params(model: VAE, z: np.ndarray, batch_size: int, condition: np.ndarray | None) -> tf.Tensor:
+    """Decoder outputs for ``z``, in batches of direct calls (cheaper than ``predict`` per call)."""
+    z = np.asarray(z, np.float32)
+    c = _check_condition(model, condition, len(z))
+    return tf.concat([_call(model.decoder, a, b) for a, b in _batches(z, c, batch_size)], axis=0)
+
+
+def encode(model: VAE, x: np.ndarray, batch_size: int = 8192,
+           condition: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior means and log-variances of ``x`` (given ``condition`` if conditional), each (n, latent_dim)."""
+    x = np.asarray(x, np.float32)
+    c = _check_condition(model, condition, len(x))
+    parts = [_call(model.encoder, a, b) for a, b in _batches(x, c, batch_size)]
+    return tuple(np.concatenate([np.asarray(p[k]) for p in parts]) for k in (0, 1))
+
+
+def decode(model: VAE, z: np.ndarray, batch_size: int = 8192, condition: np.ndarray | None = None) -> np.ndarray:
+    """Mean of ``p(x|z)`` (or ``p(x|z, c)``) for latent points ``z`` (n, latent_dim); (n, *data shape)."""
+    return np.asarray(_mean(model, _decoder_params(model, z, batch_size, condition)))
+
+
+def reconstruct(model: VAE, x: np.ndarray, condition: np.ndarray | None = None) -> np.ndarray:
+    """Decode the posterior means of ``x``; (n, *data shape)."""
+    return decode(model, encode(model, x, condition=condition)[0], condition=condition)
+
+
+def generate(model: VAE, n: int, seed: int | np.random.Generator = 0, sample_likelihood: bool = False,
+             z_sampler: Callable[[int, np.random.Generator], np.ndarray] | None = None,
+             condition: np.ndarray | None = None) -> np.ndarray:
+    """``n`` samples: ``z`` decoded to the likelihood's mean, or sampled from ``p(x|z)`` if asked.
+
+    ``z`` comes from the prior ``N(0, I)``, or from ``z_sampler(n, rng)`` (e.g. :func:`latent_gmm_sampler`).
+    ``seed`` may be a NumPy generator; every draw follows it (two generators in the same state give the
+    same samples). A conditional VAE needs ``condition`` (n, ...), one per sample.
+    """
+    rng = np.random.default_rng(seed)
+    if z_sampler is None:
+        z = rng.standard_normal((n, model.latent_dim)).astype(np.float32)
+    else:
+        z = np.asarray(z_sampler(n, rng), np.float32)
+    if not sample_likelihood:
+        return decode(model, z, condition=condition)
+    params = _decoder_params(model, z, 8192, condition)
+    seed = tf.constant(rng.integers(0, 2**31 - 1, size=2), tf.int32)  # stateless: the same rng, the same draw
+    samples = model.likelihood.distribution(params).sample(seed=seed)
+    return np.asarray(samples).reshape(n, *model.data_shape)
+
+
+def neg_elbo(model: VAE, x: np.ndarray, n_samples: int = 10, batch_size: int = 1000, seed: int = 0,
+             condition: np.ndarray | None = None) -> float:
+    """Monte-Carlo estimate of ``-ELBO`` in nats per example (``beta`` ignored: this is the true ELBO).
+
+    Each example's reconstruction term is averaged over ``n_samples`` draws of ``z``; the KL term is exact.
+    """
+    generator = keras.random.SeedGenerator(seed)
+    p = prior(model.latent_dim)
+    c_all = _check_condition(model, condition, len(x))
+    totals = []
+    for batch, c in _batches(np.asarray(x, np.float32), c_all, batch_size):
+        batch, c = tf.convert_to_tensor(batch), None if c is None else tf.convert_to_tensor(c)
+        flat = tf.reshape(batch, (tf.shape(batch)[0], -1))
+        q = posterior(*_call(model.encoder, batch, c))
+        kl = tfd.kl_divergence(q, p)
+        reconstruction = tf.zeros_like(kl)
+        for _ in range(n_samples):
+            params = _call(model.decoder, sample_posterior(q, generator), c)
+            reconstruction -= model.likelihood.distribution(params).log_prob(flat) / n_samples
+        totals.append((reconstruction + kl).numpy())
+    return float(np.concatenate(totals).mean())
+
+
+def bounds(model: VAE, x: np.ndarray, k: int = 50, seed: int = 0, batch_size: int = 500,
+           condition: np.ndarray | None = None) -> Bunch:
+    """The ELBO and the importance-weighted bound (IWAE) on ``log p(x)``, in nats per example.
+
+    With ``k`` draws ``z_1..z_k ~ q(z|x)`` and weights ``log w_i = log p(x|z_i) + log p(z_i) - log q(z_i|x)``:
+    ``ELBO = mean_i log w_i`` and ``IWAE = logsumexp_i log w_i - log k`` (Burda et al., 2016), both from the
+    same draws. ``ELBO <= IWAE <= log p(x)`` in expectation; they are equal at ``k = 1``, and the IWAE
+    tightens as ``k`` grows. Here the KL term is a Monte-Carlo estimate too (unlike :func:`neg_elbo`).
+
+    Returns
+    -------
+    Bunch
+        ``elbo`` and ``iwae`` (floats, the means over ``x``), ``k``.
+    """
+    if k < 1:
+        raise ValueError(f"k must be at least 1; got {k}.")
+    generator = keras.random.SeedGenerator(seed)
+    p = prior(model.latent_dim)
+    c_all = _check_condition(model, condition, len(x))
+    elbo, iwae = [], []
+    for batch, c in _batches(np.asarray(x, np.float32), c_all, batch_size):
+        batch, c = tf.convert_to_tensor(batch), None if c is None else tf.convert_to_tensor(c)
+        flat = tf.reshape(batch, (tf.shape(batch)[0], -1))
+        q = posterior(*_call(model.encoder, batch, c))
+        z = sample_posterior(q, generator, k)  # (k, batch, latent_dim)
+        repeated = None if c is None else tf.concat([c] * k, axis=0)  # row i * batch + j: condition j
+        params = _call(model.decoder, tf.reshape(z, (-1, model.latent_dim)), repeated)
+        log_likelihood = tf.reshape(model.likelihood.distribution(params).log_prob(tf.concat([flat] * k, 0)), (k, -1))
+        log_w = log_likelihood + p.log_prob(z) - q.log_prob(z)
+        elbo.append(tf.reduce_mean(log_w, axis=0).numpy())
+        iwae.append((tf.reduce_logsumexp(log_w, axis=0) - np.log(k)).numpy())
+    return Bunch(elbo=float(np.concatenate(elbo).mean()), iwae=float(np.concatenate(iwae).mean()), k=int(k))
+
+
+def fit_vae(model: VAE, data: Any, epochs: int, validation_data: Any = None, checkpoints: Sequence[int] = (),
+            at_checkpoint: Callable[[VAE, int], Any] | None = None,
+            callbacks: Sequence[keras.callbacks.Callback] = (), verbose: int = 0) -> Bunch:
+    """``model.fit`` for ``epochs`` epochs, pausing after each epoch in ``checkpoints`` (1-based) for a look.
+
+    Training continues where it paused (``initial_epoch``), so the run is the one a single ``fit`` gives;
+    at each checkpoint ``at_checkpoint(model, epoch)`` is called (e.g. to draw a snapshot figure).
+
+    Returns
+    -------
+    Bunch
+        ``history`` (dict of per-epoch lists over the whole run), ``seconds`` (wall-clock seconds of each
+        epoch) and ``checkpoints`` (``{epoch: at_checkpoint(model, epoch)}``).
+    """
+    timer, history, looks, done = EpochTimer(), {}, {}, 0
+    for stop in sorted({int(e) for e in checkpoints if 0 < int(e) < epochs} | {int(epochs)}):
+        part = model.fit(data, validation_data=validation_data, initial_epoch=done, epochs=stop, verbose=verbose,
+                         shuffle=False, callbacks=[*callbacks, timer])
+        for key, values in part.history.items():
+            history.setdefault(key, []).extend(values)
+        done = stop
+        if at_checkpoint is not None and stop in {int(e) for e in checkpoints}:
+            looks[stop] = at_checkpoint(model, stop)
+    return Bunch(history=history, seconds=timer.seconds, checkpoints=looks)
+
+
+def train_vae(data: Any, epochs: int, seed: int = 0, validation_data: Any = None, checkpoints: Sequence[int] = (),
+              at_checkpoint: Callable[[VAE, int], Any] | None = None,
+              callbacks: Sequence[keras.callbacks.Callback] = (), verbose: int = 0, **architecture: Any) -> Bunch:
+    """Seed, build and train a VAE: the notebooks' one call per model.
+
+    Calls ``keras.utils.set_random_seed(seed)`` (this *resets Python's, NumPy's and Keras's global
+    generators*: the initial weights depend on it), then ``build_vae(**architecture, seed=seed)`` and
+    :func:`fit_vae`. ``architecture`` holds :func:`build_vae`'s arguments (``data_shape``, ``latent_dim``,
+    ``likelihood``, ``encoder_hidden``, ``decoder_hidden``, ``beta``, ...).
+
+    Returns
+    -------
+    Bunch
+        :func:`fit_vae`'s, plus ``model``.
+    """
+    keras.utils.set_random_seed(seed)
+    model = build_vae(**architecture, seed=seed)
+    run = fit_vae(model, data, epochs, validation_data=validation_data, checkpoints=checkpoints,
+                  at_checkpoint=at_checkpoint, callbacks=callbacks, verbose=verbose)
+    run.model = model
+    return run
 
 
 def latent_gmm_sampler(model: VAE, x: np.ndarray, n_components: int = 30,
@@ -455,11 +559,11 @@ def latent_gmm_sampler(model: VAE, x: np.ndarray, n_components: int = 30,
 
     Returns
     -------
-    callable ``(n, rng) -> z`` of shape (n, latent_dim), for :meth:`VAE.generate`'s ``z_sampler``.
+    callable ``(n, rng) -> z`` of shape (n, latent_dim), for :func:`generate`'s ``z_sampler``.
     """
     from sklearn.mixture import GaussianMixture
 
-    gmm = GaussianMixture(n_components, covariance_type="full", random_state=seed).fit(model.encode(x)[0])
+    gmm = GaussianMixture(n_components, covariance_type="full", random_state=seed).fit(encode(model, x)[0])
     cholesky = np.linalg.cholesky(gmm.covariances_)
 
     def sample(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -512,8 +616,6 @@ def binarize(x: np.ndarray, seed: int = 0) -> np.ndarray:
 # ----------------------------------------------------------------------------- callbacks
 
 
-
-
 class EpochTimer(keras.callbacks.Callback):
     """Record the wall-clock seconds of every epoch in ``self.seconds``."""
 
@@ -534,7 +636,7 @@ class BestWeights(keras.callbacks.Callback):
     Parameters
     ----------
     score : callable
-        ``score(model) -> float``, lower is better (e.g. the validation ``-ELBO`` from :meth:`VAE.neg_elbo`).
+        ``score(model) -> float``, lower is better (e.g. the validation ``-ELBO`` from :func:`neg_elbo`).
     every : int
         Score after every ``every``-th epoch (and after the last), like a checkpoint every k iterations.
 
@@ -567,23 +669,6 @@ class BestWeights(keras.callbacks.Callback):
     def on_train_end(self, logs: dict | None = None) -> None:
         if self._best is not None:
             self.model.set_weights(self._best)
-
-
-def model_table(model: keras.Model):
-    """A table (pandas DataFrame) of a model's layers: name, output shape, number of parameters.
-
-    Deterministic text, unlike ``summary()``, whose layout depends on the console.
-    """
-    import pandas as pd
-
-    rows = []
-    for layer in model.layers:
-        shape = layer.output.shape if hasattr(layer, "output") else None
-        rows.append({"layer": layer.name, "output shape": str(tuple(shape)) if shape is not None else "",
-                     "parameters": layer.count_params()})
-    table = pd.DataFrame(rows)
-    table.attrs["total"] = int(table["parameters"].sum())
-    return table
 
 
 def latent_grid(n: int = 15, quantile: float = 0.95) -> np.ndarray:

@@ -154,11 +154,23 @@ def test_compare_paired_matches_mcnemar_and_bootstraps_the_difference():
         C.compare_paired(y, a, b, confidence=1.5)
 
 
+def test_linear_svm_accuracy_separable_and_chance():
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1, 2], 40)
+    separable = np.eye(3)[labels] * 5 + rng.normal(0, 0.1, (120, 3))
+    split = C.Split(train=np.arange(0, 120, 3), val=np.arange(1, 120, 3), test=np.arange(2, 120, 3))
+    result = C.linear_svm_accuracy(separable, labels, split)
+    assert result.test == 1.0 and result.C in (0.01, 0.1, 1.0, 10.0)
+    noise = rng.normal(size=(120, 3))
+    assert C.linear_svm_accuracy(noise, labels, split).test < 0.7
+
+
 def test_layer_table_lists_every_layer():
     model = R.build_classifier([R.build_mlp_branch(5, np.zeros(5), np.ones(5))], n_classes=3)
     table = C.layer_table(model)
     assert list(table.columns) == ["layer", "output shape", "parameters"]
     assert table["parameters"].sum() == model.count_params() and table["layer"].iloc[-1] == "emotion"
+    assert table["output shape"].iloc[-1] == "(batch, 3)" and table.attrs["total"] == model.count_params()
 
 
 def test_probes_accept_the_reference_and_catch_broken_builders():

@@ -1,5 +1,6 @@
 """course_utils.notebook: TensorFlow imports without start-up noise; the plotting style is applied."""
 
+import json
 import os
 import subprocess
 import sys
@@ -21,6 +22,34 @@ def test_import_tensorflow_prints_nothing():
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
     assert float(done.stdout) == pytest.approx(-0.5 * np.log(2 * np.pi), rel=1e-6)  # log N(0; 0, 1), float32
+
+
+def test_importing_the_kit_changes_no_environment_variable_and_the_quiet_import_is_explicit():
+    """Only import_tensorflow() touches the environment; the kit's modules import without side effects."""
+    modules = ["vae", "landmark_vae", "classifiers", "plotting", "report", "notebook", "data", "dmaps", "modes",
+               "evacuation", "triplets", "probes", "probes.vae", "instructor.reference.vae",
+               "instructor.reference.landmark_vae"]
+    code = ("import json, os, sys\n"
+            "import keras, tensorflow, tensorflow_probability, sklearn, matplotlib.pyplot\n"  # their own effects
+            "before = dict(os.environ)\n"
+            + "".join(f"import course_utils.{m}\n" for m in modules)
+            + "changed = sorted(set(before.items()) ^ set(os.environ.items()))\n"
+            "from course_utils.notebook import import_tensorflow\n"
+            "import_tensorflow()\n"
+            "print(json.dumps([changed, sorted(set(before) ^ set(os.environ))]))\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TF_")}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    changed_by_import, set_by_import_tensorflow = json.loads(done.stdout.strip().splitlines()[-1])
+    assert changed_by_import == []
+    assert "TF_ENABLE_ONEDNN_OPTS" in set_by_import_tensorflow  # the check sees a change where there is one
+
+
+def test_report_imports_no_keras():
+    code = "import sys\nimport course_utils.report\nprint(sorted({'keras', 'tensorflow'} & set(sys.modules)))\n"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
 
 
 def test_silenced_stderr_restores_the_descriptor(capfd):

@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 
-from course_utils.report import RESULTS_TAG, Report, markdown_table, results_from_notebook
+from course_utils.report import RESULTS_TAG, Report, markdown_table, model_table, results_from_notebook
 
 
 def test_record_cleans_and_rounds():
@@ -106,3 +106,18 @@ def test_markdown_table_marks_failed_notebooks_without_figures():
     table = markdown_table({"01_pca": {"k": 1}}, failed={"05_rafd": "cell 4 ('x | y'): ValueError: bad\nmore"})
     assert table.splitlines()[-1] == "| 05_rafd | **FAILED**, no results | cell 4 ('x \\| y'): ValueError: bad more |"
     assert markdown_table({"01_pca": {"k": 1}}) == markdown_table({"01_pca": {"k": 1}}, failed={})
+
+
+def test_model_table():
+    import keras
+
+    x = keras.Input((8, 8), name="x")
+    h = keras.layers.Dense(32, name="hidden_1")(keras.layers.Flatten(name="flatten")(x))
+    model = keras.Model(x, [keras.layers.Dense(3, name="z_mean")(h), keras.layers.Dense(3, name="z_log_var")(h)])
+    table = model_table(model)
+    assert list(table.columns) == ["layer", "output shape", "parameters"]
+    assert table["layer"].tolist() == ["x", "flatten", "hidden_1", "z_mean", "z_log_var"]
+    assert table["parameters"].tolist() == [0, 0, 64 * 32 + 32, 32 * 3 + 3, 32 * 3 + 3]
+    assert table.attrs["total"] == model.count_params()
+    assert table.loc[table.layer == "z_mean", "output shape"].item() == "(None, 3)"
+    assert model_table(model, batch="batch").loc[2, "output shape"] == "(batch, 32)"

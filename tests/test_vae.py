@@ -25,6 +25,7 @@ def tiny_images():
 
 
 def _model(latent=2, likelihood="bernoulli", seed=0, shape=(8, 8)):
+    keras.utils.set_random_seed(seed)  # the weights: build_vae leaves the global generators alone
     return V.build_vae(shape, latent, likelihood=likelihood, encoder_hidden=(32,), decoder_hidden=(32,),
                        seed=seed, jit_compile=False)
 
@@ -32,11 +33,12 @@ def _model(latent=2, likelihood="bernoulli", seed=0, shape=(8, 8)):
 def test_shapes(tiny_images):
     model = _model(latent=3)
     assert model.encoder.name == "encoder" and model.decoder.name == "decoder"
-    z_mean, z_log_var = model.encode(tiny_images[:5])
+    z_mean, z_log_var = V.encode(model, tiny_images[:5])
     assert z_mean.shape == z_log_var.shape == (5, 3)
     assert model.decode(np.zeros((4, 3))).shape == (4, 8, 8)
-    assert model.reconstruct(tiny_images[:6]).shape == (6, 8, 8)
-    assert model.generate(7).shape == (7, 8, 8)
+    assert V.reconstruct(model, tiny_images[:6]).shape == (6, 8, 8)
+    assert V.generate(model, 7).shape == (7, 8, 8)
+    np.testing.assert_array_equal(model.generate(7, seed=2), V.generate(model, 7, seed=2))
     assert model(tiny_images[:2]).shape == (2, 8, 8)
     samples = model.generate(5, sample_likelihood=True)
     assert set(np.unique(samples)) <= {0.0, 1.0}
@@ -74,9 +76,9 @@ def test_likelihoods_match_their_formulas():
 
 def test_analytic_kl_matches_monte_carlo(tiny_images):
     model = _model(latent=4)
-    q = model.posterior(tiny_images[:3])
+    q = V.posterior(*model.encoder(tiny_images[:3]))
     z = q.sample(200_000, seed=1)
-    monte_carlo = tf.reduce_mean(q.log_prob(z) - model.prior().log_prob(z), axis=0).numpy()
+    monte_carlo = tf.reduce_mean(q.log_prob(z) - V.prior(4).log_prob(z), axis=0).numpy()
     _, kl = model.terms(tiny_images[:3])
     np.testing.assert_allclose(kl.numpy(), monte_carlo, rtol=0.02, atol=0.01)
     assert np.all(kl.numpy() >= 0)
@@ -114,15 +116,15 @@ def test_save_and_load_round_trip(tmp_path, tiny_images):
     loaded = keras.models.load_model(path)
     assert isinstance(loaded, V.VAE) and isinstance(loaded.likelihood, V.GaussianLikelihood)
     assert loaded.likelihood.scale is None and float(loaded.beta.numpy()) == 0.5
-    np.testing.assert_allclose(loaded.encode(tiny_images[:4])[0], model.encode(tiny_images[:4])[0], rtol=1e-6)
+    np.testing.assert_allclose(V.encode(loaded, tiny_images[:4])[0], V.encode(model, tiny_images[:4])[0], rtol=1e-6)
     np.testing.assert_allclose(loaded.decode(np.ones((3, 2))), model.decode(np.ones((3, 2))), rtol=1e-6)
 
 
 def test_neg_elbo_is_reconstruction_plus_kl_and_seeded(tiny_images):
     model = _model()
     model.beta.assign(0.1)  # beta must not enter the ELBO estimate
-    a = model.neg_elbo(tiny_images, n_samples=50, seed=1)
-    b = model.neg_elbo(tiny_images, n_samples=50, seed=1)
+    a = V.neg_elbo(model, tiny_images, n_samples=50, seed=1)
+    b = V.neg_elbo(model, tiny_images, n_samples=50, seed=1)
     assert a == b
     reconstruction, kl = zip(*[model.terms(tiny_images) for _ in range(50)], strict=True)
     direct = np.mean(np.mean([r.numpy() for r in reconstruction], axis=0) + kl[0].numpy())
@@ -209,13 +211,56 @@ def test_loss_curve_plot():
     plt.close("all")
 
 
-def test_model_table():
+def test_fit_vae_pauses_at_checkpoints_and_continues_like_one_fit(tiny_images):
+    arch = dict(data_shape=(8, 8), latent_dim=2, likelihood="bernoulli", encoder_hidden=(16,), decoder_hidden=(16,),
+                jit_compile=False)
+    seen = []
+
+    def data():  # TensorFlow fixes a dataset's shuffle seeds when it is made, from the global seed too
+        keras.utils.set_random_seed(0)
+        return V.make_dataset(tiny_images, 64, seed=0)
+
+    paused = V.train_vae(data(), 3, seed=1, checkpoints=[1, 3],
+                         at_checkpoint=lambda model, epoch: seen.append(epoch) or 10 * epoch, **arch)
+    assert seen == [1, 3] and paused.checkpoints == {1: 10, 3: 30} and len(paused.seconds) == 3
+    assert isinstance(paused.model, V.VAE) and set(paused.history) == {"loss", "reconstruction", "kl"}
+    whole = V.train_vae(data(), 3, seed=1, **arch)
+    assert whole.checkpoints == {} and whole.history == paused.history  # same seed, same run, paused or not
+    other = V.train_vae(data(), 3, seed=2, **arch)
+    assert other.history["loss"] != whole.history["loss"]
+
+
+def test_term_curves_plot():
+    histories = {"a": {"val_kl": [3, 2, 1], "val_reconstruction": [9, 8, 7]}, "b": {"val_kl": [1, 1, 1],
+                                                                                  "val_reconstruction": [5, 5, 5]}}
+    ax = plotting.plot_term_curves(histories).axes[0]
+    assert [line.get_label() for line in ax.lines] == ["a", "b"]
+    assert list(ax.lines[0].get_ydata()) == [3, 2, 1] and list(ax.lines[0].get_xdata()) == [1, 2, 3]
+    ax = plotting.plot_term_curves(histories, keys=("val_kl", "val_reconstruction"), yscale="log").axes[0]
+    assert [line.get_label() for line in ax.lines] == ["a, KL", "a, reconstruction", "b, KL", "b, reconstruction"]
+    assert [line.get_linestyle() for line in ax.lines] == ["-", "--", "-", "--"] and ax.get_yscale() == "log"
+    plt.close("all")
+
+
+def test_importance_weighted_bound(tiny_images):
     model = _model(latent=3)
-    table = V.model_table(model.encoder)
-    assert list(table.columns) == ["layer", "output shape", "parameters"]
-    assert table["layer"].tolist() == ["x", "flatten", "hidden_1", "z_mean", "z_log_var"]
-    assert table.attrs["total"] == model.encoder.count_params() == 64 * 32 + 32 + 2 * (32 * 3 + 3)
-    assert table.loc[table.layer == "z_mean", "output shape"].item() == "(None, 3)"
+    model.fit(V.make_dataset(tiny_images, 64), epochs=2, verbose=0, shuffle=False)
+    one = V.bounds(model, tiny_images[:64], k=1, seed=0)
+    assert one.k == 1 and one.iwae == pytest.approx(one.elbo, abs=1e-6)  # one sample: the same number
+    many = V.bounds(model, tiny_images[:64], k=64, seed=0, batch_size=16)
+    assert many.iwae > many.elbo  # Jensen: logsumexp - log k >= mean, strictly for unequal weights
+    assert many.elbo == pytest.approx(-V.neg_elbo(model, tiny_images[:64], n_samples=64), rel=0.02)
+    assert V.bounds(model, tiny_images[:64], k=64, seed=0, batch_size=16) == many  # seeded: the same draws
+    with pytest.raises(ValueError, match="at least 1"):
+        V.bounds(model, tiny_images[:4], k=0)
+
+
+def test_builders_leave_the_global_generators_alone():
+    keras.utils.set_random_seed(0)
+    expected = np.random.random()  # noqa: NPY002  (the global generator is the point)
+    keras.utils.set_random_seed(0)
+    V.build_vae((2,), 2, likelihood="gaussian", encoder_hidden=(4,), decoder_hidden=(4,), seed=5, jit_compile=False)
+    assert np.random.random() == expected  # noqa: NPY002  (not reseeded with the builder's seed=5)
 
 
 def test_vae_2d_snapshot_plot():
@@ -236,7 +281,7 @@ def test_latent_gmm_sampler_feeds_generate(tiny_images):
     z = sampler(500, np.random.default_rng(1))
     assert z.shape == (500, 2)
     np.testing.assert_array_equal(z, sampler(500, np.random.default_rng(1)))
-    codes = model.encode(tiny_images)[0]
+    codes = V.encode(model, tiny_images)[0]
     assert np.allclose(z.mean(axis=0), codes.mean(axis=0), atol=0.2 * codes.std(axis=0).max() + 1e-3)
     at_zero = model.generate(4, z_sampler=lambda n, rng: np.zeros((n, 2)))
     np.testing.assert_allclose(at_zero, model.decode(np.zeros((4, 2))))

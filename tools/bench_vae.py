@@ -33,11 +33,15 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from course_utils.notebook import import_tensorflow  # noqa: E402
+
+tf = import_tensorflow()  # first: TensorFlow starts quietly, before the kit's model modules import it
+import keras  # noqa: E402
+
 from course_utils import vae as V  # noqa: E402
 from course_utils.data import load_mnist  # noqa: E402
 from course_utils.instructor.reference import vae as R  # noqa: E402
 
-keras, tf = V.keras, V.tf
 ops, layers = keras.ops, keras.layers
 
 

@@ -27,7 +27,7 @@ from course_utils.instructor.reference.landmark_vae import (
     satisfied_triplets,
     triplet_loss,
 )
-from course_utils.landmark_vae import build_landmark_vae, fit_landmark_vae, linear_svm_accuracy
+from course_utils.notebook import import_tensorflow
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,6 +36,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", type=int, nargs="+", default=[3], choices=[1, 2, 3])
     parser.add_argument("--epochs", type=int, default=150)
     args = parser.parse_args(argv)
+    import_tensorflow()  # quiet start-up, before the kit's model modules import TensorFlow
+    import keras
+
+    from course_utils import vae
+    from course_utils.classifiers import linear_svm_accuracy
+    from course_utils.landmark_vae import build_landmark_vae, fit_landmark_vae
 
     faces = load_face_landmarks(seed=0)
     x_all = normalize_faces(faces.data, faces.right_eye_lower, faces.left_eye_lower).reshape(2500, -1)
@@ -51,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
           f"satisfied triplets {satisfied_triplets(X_pca[test], triplets['test']):.3f}")
     for model_number in args.models:
         for seed in args.seeds:
+            keras.utils.set_random_seed(seed)  # the initial weights, as notebook 07 seeds them
             model = build_landmark_vae(X.shape[1], model=model_number, seed=seed, triplet_loss=triplet_loss,
                                        networks=build_conditional_networks)
             condition = Y if model_number > 1 else None
@@ -58,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
             result = fit_landmark_vae(model, X[split.train], X[split.val], train, val, triplets["train"],
                                       triplets["val"], epochs=args.epochs, seed=seed,
                                       callbacks=[KLAnnealing(args.epochs // 2)])
-            codes = model.encode(X, condition=condition)[0]
+            codes = vae.encode(model, X, condition=condition)[0]
             accuracy = linear_svm_accuracy(codes, labels, split).test
             print(f"model {model_number}, seed {seed}: SVM accuracy {accuracy:.3f}, "
                   f"satisfied triplets {satisfied_triplets(codes[test], triplets['test']):.3f} "

@@ -345,6 +345,9 @@ def load_checks(path: str | Path) -> CheckSuite:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"No checks file {path}; write one with EXERCISE and CHECKS (see grading/).")
+    from course_utils.notebook import import_tensorflow
+
+    import_tensorflow()  # the checks import reference solutions and probes, which import TensorFlow: quietly
     spec = importlib.util.spec_from_file_location(f"course_kit_checks_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

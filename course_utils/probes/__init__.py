@@ -73,6 +73,7 @@ def conditional_networks_behaviour(build: Callable[..., Any], data_dim: int, lat
         kernel_rows = -1
     data = rng.normal(size=(64, data_dim)).astype(np.float32)
     neutral = data + rng.normal(scale=0.1, size=data.shape).astype(np.float32)
+    keras.utils.set_random_seed(seed)  # the weights (build_landmark_vae leaves the global generators alone)
     model = build_landmark_vae(data_dim, model=2, latent_dim=latent_dim, encoder_hidden=encoder_hidden,
                                decoder_hidden=decoder_hidden, dropout=0.0, seed=seed, reconstruction_variance=0.1,
                                networks=build)

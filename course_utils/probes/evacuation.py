@@ -12,8 +12,11 @@ import numpy as np
 
 def _probe_model(seed: int):
     """A small kit VAE of 2-D points with seeded weights (untrained: its samples are a fixed distribution)."""
+    import keras
+
     from course_utils import vae as V
 
+    keras.utils.set_random_seed(seed)  # the weights (build_vae leaves the global generators alone)
     return V.build_vae((2,), latent_dim=2, likelihood=V.GaussianLikelihood(scale=0.3), encoder_hidden=(16,),
                        decoder_hidden=(16,), seed=seed, jit_compile=False)
 

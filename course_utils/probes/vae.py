@@ -22,12 +22,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import keras
 import numpy as np
-
-from course_utils.notebook import import_tensorflow
-
-tf = import_tensorflow()
-import keras  # noqa: E402
+import tensorflow as tf
 
 IMAGE_SHAPE = (28, 28)
 HIDDEN = (512, 256)

@@ -12,13 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import keras
 import numpy as np
 
-from course_utils.notebook import import_tensorflow
 from course_utils.triplets import check_triplet_codes, check_triplets
-
-tf = import_tensorflow()
-import keras  # noqa: E402
 
 
 def build_conditional_networks(data_dim: int, latent_dim: int = 30, encoder_hidden: Sequence[int] = (240, 120, 60),

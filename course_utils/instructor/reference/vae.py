@@ -9,11 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from course_utils.notebook import import_tensorflow
-
-tf = import_tensorflow()
-import keras  # noqa: E402
-import tensorflow_probability as tfp  # noqa: E402
+import keras
+import tensorflow as tf
+import tensorflow_probability as tfp
 
 tfd = tfp.distributions
 
