@@ -233,7 +233,8 @@ def fit_on_split(model: VAE, x: np.ndarray, split: Split, triplets: dict[str, np
 
     ``x`` (and ``condition``, for models 2 and 3) hold every face; ``split`` holds the row indices of the
     parts (:func:`course_utils.data.split_by_person`); ``triplets`` maps ``"train"`` and ``"val"`` to the
-    triplets of each part (used by model 3 only). Other keyword arguments go to :func:`fit_landmark_vae` (``epochs``, ``seed``, ``callbacks``, ``verbose``, ...).
+    triplets of each part (used by model 3 only). Other keyword arguments go to :func:`fit_landmark_vae`
+    (``epochs``, ``seed``, ``callbacks``, ``verbose``, ...).
     """
     def part(a: np.ndarray | None, name: str) -> np.ndarray | None:
         return None if a is None else a[getattr(split, name)]

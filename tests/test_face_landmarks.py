@@ -90,9 +90,9 @@ def test_head_pose_rotation_is_scipys_euler_yxz_and_equals_the_old_product():
 def test_generated_faces_match_the_old_rotation(monkeypatch):
     import course_utils.data.face_landmarks as FL
 
-    new = make_face_landmarks(n_people=2, seed=3).landmarks
+    new = make_face_landmarks(n_people=2, seed=3).data
     monkeypatch.setattr(FL, "_rotation", _old_rotation)
-    old = make_face_landmarks(n_people=2, seed=3).landmarks
+    old = make_face_landmarks(n_people=2, seed=3).data
     np.testing.assert_allclose(new, old, rtol=1e-6, atol=1e-4)  # float32 tolerance on coordinates of about 100
 
 
