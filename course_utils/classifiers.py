@@ -234,6 +234,66 @@ def evaluate_classifier(model: keras.Model, x, y_true: np.ndarray, batch_size: i
     return score_classifier(y_true, model.predict(model_inputs(model, x), batch_size=batch_size, verbose=0))
 
 
+
+def fit_and_score(model: keras.Model, inputs: Mapping[str, np.ndarray], labels: np.ndarray, split: Split,
+                  epochs: int = 30, patience: int = 8, seed: int = 0, progress: str | None = None) -> dict:
+    """Train ``model`` on ``split.train`` (early stopping on ``split.val``, :func:`train_classifier`) and score it.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A compiled classifier; it takes the arrays of ``inputs`` named after its inputs.
+    inputs : mapping of str to np.ndarray
+        Every named input, one row per sample (``{"image": ..., "deltas": ...}``).
+    labels : (n,) int array
+        Class of every sample.
+    split : Split
+        Row indices of the three parts; the test part is used only for the returned scores.
+    epochs, patience, seed, progress
+        As in :func:`train_classifier`.
+
+    Returns
+    -------
+    dict
+        ``model``, ``history``, ``seconds`` (training time) and the :class:`ClassifierScores` on ``val``
+        and ``test``.
+    """
+    history, seconds = train_classifier(model, take(inputs, split.train), labels[split.train],
+                                        take(inputs, split.val), labels[split.val], epochs=epochs,
+                                        patience=patience, seed=seed, progress=progress)
+    return {"model": model, "history": history, "seconds": seconds,
+            "val": evaluate_classifier(model, take(inputs, split.val), labels[split.val]),
+            "test": evaluate_classifier(model, take(inputs, split.test), labels[split.test])}
+
+
+def fusion_of(build_classifier, trained: Mapping[str, keras.Model], names: Sequence[str], n_classes: int,
+              name: str = "fusion") -> keras.Model:
+    """Stage 2 of a staged late fusion: a new head on frozen copies of trained classifiers' branches.
+
+    Parameters
+    ----------
+    build_classifier : callable
+        ``build_classifier(branches, n_classes=..., freeze_branches=True, name=...)`` (notebook 05's
+        exercise) -> a compiled classifier.
+    trained : mapping of str to keras.Model
+        Trained single-modality classifiers, by input name.
+    names : sequence of str
+        The inputs whose branches are fused, e.g. ``["image", "deltas"]``.
+    n_classes : int
+        Number of classes of the new head.
+    name : str
+        Name of the fusion model.
+
+    Returns
+    -------
+    keras.Model
+        The compiled fusion; only its head is trainable, and training it leaves ``trained`` as they were.
+        The head's initial weights come from Keras's global generators: seed them first
+        (``keras.utils.set_random_seed``) for a reproducible run.
+    """
+    branches = [branch_of(trained[input_name], input_name, copy=True) for input_name in names]
+    return build_classifier(branches, n_classes=n_classes, freeze_branches=True, name=name)
+
 @dataclass
 class PairedComparison:
     """Two classifiers on the same test examples.

@@ -229,3 +229,28 @@ def test_contact_sheet_checks_the_grid():
     plt.close(fig)
     with pytest.raises(ValueError, match="Expected 2 x 3"):
         plot_contact_sheet(images, ["r1", "r2"], ["c1", "c2", "c3"])
+
+
+def test_fit_and_score_and_fusion_of_leave_the_trained_branches_alone():
+    rng = np.random.default_rng(3)
+    n = 48
+    labels = np.arange(n) % 4
+    deltas = rng.normal(size=(n, 6)).astype("float32")
+    deltas[:, 0] += 3 * labels  # learnable
+    images = rng.random((n, 16, 16, 3)).astype("float32")
+    inputs = {"image": images, "deltas": deltas}
+    split = C.Split(train=np.arange(0, 32), val=np.arange(32, 40), test=np.arange(40, 48))
+    mlp = R.build_classifier([R.build_mlp_branch(6, deltas.mean(0), deltas.std(0))], n_classes=4, name="mlp")
+    cnn = R.build_classifier([R.build_cnn_branch((16, 16, 3))], n_classes=4, name="cnn")
+    runs = {name: C.fit_and_score(model, inputs, labels, split, epochs=3, patience=1, seed=0)
+            for name, model in (("deltas", mlp), ("image", cnn))}
+    r = runs["deltas"]
+    assert r["model"] is mlp and len(r["history"]["loss"]) <= 3 and r["seconds"] > 0
+    assert len(r["test"].predictions) == 8 and len(r["val"].predictions) == 8  # scored on the right parts
+    assert r["test"].accuracy == C.evaluate_classifier(mlp, inputs["deltas"][40:], labels[40:]).accuracy
+    before = [w.copy() for w in mlp.get_weights()]
+    fusion = C.fusion_of(R.build_classifier, {"deltas": mlp, "image": cnn}, ["image", "deltas"], n_classes=4)
+    assert [t.name for t in fusion.inputs] == ["image", "deltas"] and fusion.name == "fusion"
+    assert {w.path.split("/")[0] for w in fusion.trainable_weights} == {"head_dense", "emotion"}
+    C.fit_and_score(fusion, inputs, labels, split, epochs=2, patience=1)
+    assert all(np.array_equal(a, b) for a, b in zip(before, mlp.get_weights(), strict=True))
