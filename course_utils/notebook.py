@@ -82,5 +82,10 @@ def training_profile() -> str:
 
 
 def by_profile(full: Any, small: Any) -> Any:
-    """``full`` under the full profile, ``small`` under the small (CI) one."""
+    """``full`` under the full profile, ``small`` under the small (CI) one.
+
+    Each notebook's profile cell names its own settings with this function (three to six lines, specific to
+    the notebook) and prints them in one line, so a student sees and changes them where they are used;
+    there is deliberately no helper that would hide the settings behind a shared call.
+    """
     return small if training_profile() == "small" else full
