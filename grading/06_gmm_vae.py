@@ -29,14 +29,14 @@ def _sampling_cases(rng: np.random.Generator) -> list[tuple]:
 
 
 def _quality_cases(rng: np.random.Generator) -> list[tuple]:
-    cases = []
-    for k, dim in [(1, 2), (3, 3), (5, 3), (2, 4)]:
+    cases = []  # most cases use a threshold other than the default 3, so a function ignoring it loses most points
+    for (k, dim), threshold in zip([(1, 2), (3, 3), (5, 3), (2, 4)], [3.0, 1.5, 4.5, 2.0], strict=True):
         m = _mixture(rng, k, dim)
         points = ref.sample_mixture(m.means, m.covariances, m.weights, 300, int(rng.integers(1000)))[0]
         samples = points + rng.normal(scale=1.5, size=points.shape)  # some far from every mode
-        cases.append((samples, m.means, m.covariances, 3.0))
-    cases.append((cases[1][0], cases[1][1], cases[1][2], 1.5))  # a threshold other than the default
-    cases.append((cases[2][0], cases[2][1], cases[2][2], 4.5))
+        cases.append((samples, m.means, m.covariances, threshold))
+    cases.append((cases[1][0], cases[1][1], cases[1][2], 3.5))
+    cases.append((cases[2][0], cases[2][1], cases[2][2], 2.5))
     return cases
 
 
