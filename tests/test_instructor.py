@@ -24,6 +24,7 @@ from course_utils.instructor.checks import (
     load_checks,
     written_answer_results,
 )
+from course_utils.instructor.datasets import warm_cache
 from course_utils.instructor.grade import Limits, grade_folder, grades_table, run_notebook
 from course_utils.instructor.leaks import find_leaks
 from course_utils.instructor.release import cell_source
@@ -454,6 +455,7 @@ def test_a_broken_file_or_a_process_that_exits_is_graded_with_a_reason(tiny):
 @pytest.mark.network
 def test_every_student_notebook_runs_up_to_its_first_exercise_and_fails_exactly_there(tmp_path):
     """The release check of CI, two notebooks at a time: nothing before the first exercise is broken."""
+    assert warm_cache() == []  # as check-release does: the notebooks' data, before the read-only sandbox
     students = R.build_release(NOTEBOOKS, tmp_path)
     limits = Limits(timeout=600, cell_timeout=600)
     with ThreadPoolExecutor(max_workers=2) as pool:

@@ -28,6 +28,7 @@ import shutil
 import time
 from pathlib import Path
 
+from course_utils.instructor.datasets import warm_cache
 from course_utils.instructor.grade import Grade, Limits, cpu_count, grade_folder, grades_table
 from course_utils.instructor.release import apply_replacements, cell_source, exercises, student_notebook
 
@@ -90,6 +91,7 @@ def main() -> None:
     args = parser.parse_args()
     names = (sorted(p.stem for p in (ROOT / "grading").glob("[0-9][0-9]_*.py")) if args.all
              else args.exercises or ["01_pca"])
+    warm_cache()  # as the grade command does: the sandbox's cache is read-only
     out = Path(args.out)
     limits = Limits(cell_timeout=args.cell_timeout)
     print("| exercise | submission | points | max (auto) | pending (manual) | run time |\n|---|---|---|---|---|---|")

@@ -21,6 +21,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from .datasets import warm_cache
 from .grade import (
     DEFAULT_CELL_TIMEOUT,
     DEFAULT_MEMORY,
@@ -118,6 +119,7 @@ def check_release(args: argparse.Namespace) -> int:
         print(f"No student notebooks in {out}; run the release command first.", file=sys.stderr)
         return 2
     limits = Limits(timeout=args.timeout, cell_timeout=args.cell_timeout, memory=args.memory)
+    warm_cache()  # the sandbox's cache is read-only: fetch and generate the data before the notebooks run
     if sandbox_problem(limits):  # the kit's own student notebooks: trusted, so no sandbox is acceptable here
         limits.unsafe_no_sandbox = True
     with ThreadPoolExecutor(max_workers=args.workers or cpu_count()) as pool:
@@ -165,6 +167,7 @@ def grade(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     transfer = args.transfer or ("bytes" if args.scheduler else "path")
+    warm_cache()  # the sandbox's cache is read-only: fetch and generate the data before any submission runs
     start = time.perf_counter()
     backend = None
     try:
