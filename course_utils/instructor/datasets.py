@@ -5,6 +5,8 @@ when a batch starts fails every submission that loads it (MNIST not downloaded, 
 generated). :func:`warm_cache` runs with the instructor's rights, once per ``grade`` or ``check-release``
 command, and fills the cache: every registered dataset (fetched with pip and verified, as
 ``python -m course_utils.data download-all``) and the synthetic RaFD stand-in (generated with MediaPipe).
+On a Dask cluster each worker reads its own cache: warm it there (``python -m course_utils data download-all``
+and one run of notebook 05, or this function) before grading.
 """
 
 from __future__ import annotations
@@ -42,11 +44,12 @@ def warm_cache(rafd: bool = True, say: Callable[[str], None] = print) -> list[st
             problems.append(f"{name}: {exc}")
     if rafd:
         from ..data.faces import ensure_rafd_standin
-        from ..landmarks import detect_landmarks
 
         try:
+            from ..landmarks import detect_landmarks  # MediaPipe: the kit's faces extra
+
             ensure_rafd_standin(detect=detect_landmarks, progress=False)
-        except (DataError, OSError) as exc:
+        except (DataError, OSError, ImportError) as exc:
             problems.append(f"RaFD stand-in: {exc}")
     say(f"data cache {cache_dir()}: " + ("ready" if not problems else f"{len(problems)} dataset(s) not ready"))
     for problem in problems:
