@@ -1,30 +1,25 @@
-"""Insert or update the "install the kit if missing" cell: the first code cell of every notebook.
+"""Insert or update the set-up cell: the first code cell of every notebook (the text is
+``course_utils.install.CELL``).
 
     python tools/install_cell.py [NOTEBOOK ...]          # default: notebooks/[0-9][0-9]_*.ipynb
     python tools/install_cell.py --check [NOTEBOOK ...]  # exit 1 if a notebook lacks the current cell
 
-The cell (tag ``install-kit``, id ``install-kit``) does nothing, and prints nothing, when ``import
-course_utils`` works: committed outputs and nbval stay valid. Where the kit is missing (Colab, a fresh
-JupyterHub) it runs ONE ``pip install`` of the kit from its repository, with the ``faces`` extra:
+The cell (tag ``install-kit``, id ``install-kit``) installs the kit with ``pip install --no-deps`` from the URL
+written into it when ``course_utils`` cannot be imported (a notebook opened in Colab from the student edition's
+link), then calls ``course_utils.install.complete()``, which installs the kit's missing dependencies without
+replacing the host's stack and prints one line. The repository's own notebooks get ``[project.urls]
+Repository`` of pyproject.toml (none: the cell then says the kit is missing); the student edition's get
+``release --url``.
 
-- the source is ``$COURSE_KIT_SOURCE`` (a pip requirement target: ``git+https://...``, a folder, a wheel),
-  else the checkout the notebook sits in (its working directory or the parent holding ``course_utils/``),
-  else the repository URL given here by ``--source`` (default: ``[project.urls] Repository`` of
-  pyproject.toml, if set);
-- the host's stack is kept: every installed distribution of TensorFlow, Keras, JAX, PyTorch, NumPy, pandas,
-  SciPy, Matplotlib, protobuf, h5py, ml-dtypes, the Jupyter/IPython kernel stack and OpenCV is pinned to its
-  installed version with a pip constraints file, so pip adds what is missing (e.g. mediapipe, pooch) and
-  fails with a message instead of replacing a host package;
-- one ``cv2``: if the host already has an OpenCV distribution (Colab has three), mediapipe's
-  ``opencv-contrib-python`` is pinned to the host's cv2 version, so no second, different cv2 is unpacked
-  over the first.
-
-Idempotent: running it again changes nothing; an outdated cell is replaced in place, never duplicated.
+When this script writes a cell, it runs the cell's text once in ``notebooks/`` with this interpreter and stores
+what it printed as the cell's output (the line a complete environment prints), so committed outputs come
+from a run. Idempotent: running it again changes nothing; an outdated cell is replaced in place.
 """
 
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 import tomllib
 from pathlib import Path
@@ -33,49 +28,17 @@ import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
 TAG = "install-kit"
-SOURCE_PLACEHOLDER = "@KIT_SOURCE@"
+sys.path.insert(0, str(ROOT))
+from course_utils import install  # noqa: E402  (the checkout's package, also before an install)
 
-CELL_TEMPLATE = '''\
-# Installs the course kit if it is missing (e.g. on Colab); silent when it is installed. See README, "Install".
-try:
-    import course_utils  # noqa: F401
-except ImportError as missing:
-    import importlib
-    import importlib.metadata
-    import os
-    import pathlib
-    import re
-    import subprocess
-    import sys
-    import tempfile
 
-    cwd = pathlib.Path.cwd()
-    here = [p.as_uri() for p in (cwd, cwd.parent) if (p / "course_utils" / "__init__.py").is_file()]
-    source = os.environ.get("COURSE_KIT_SOURCE") or (here + ["@KIT_SOURCE@"])[0]
-    if not source:
-        raise RuntimeError("The course kit is missing and this notebook is not in its repository: set "
-                           "COURSE_KIT_SOURCE to the kit's repository (git+https://...) or folder, and run this cell "
-                           "again.") from missing
-    keep = ("tensorflow", "tf-keras", "keras", "jax", "torch", "numpy", "pandas", "scipy", "matplotlib", "protobuf",
-            "h5py", "ml-dtypes", "ipython", "ipykernel", "jupyter", "notebook", "tornado", "pyzmq", "opencv")
-    pins = {}  # the host's stack stays as it is: pip may add packages, not replace these
-    for dist in importlib.metadata.distributions():
-        name = re.sub(r"[-_.]+", "-", dist.metadata["Name"] or "").lower()
-        if name.startswith(keep):
-            pins.setdefault(name, dist.version)
-    opencv = [v for n, v in pins.items() if n.startswith("opencv")]
-    if opencv:  # one cv2: mediapipe's opencv-contrib-python at the version of the host's cv2
-        pins.setdefault("opencv-contrib-python", opencv[0])
-    with tempfile.NamedTemporaryFile("w", suffix="-host.txt", delete=False) as constraints:
-        constraints.write("\\n".join(f"{n}=={v}" for n, v in pins.items()))
-    print(f"Installing the course kit from {source} ...")
-    pip = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "-c", constraints.name,
-                          f"course-utils[faces] @ {source}"], capture_output=True, text=True)
-    if pip.returncode:
-        raise RuntimeError(f"pip could not install the kit:\\n{pip.stdout[-2000:]}{pip.stderr[-4000:]}") from missing
-    importlib.invalidate_caches()
-    import course_utils  # noqa: F401
-'''
+def cell_output(text: str) -> list:
+    """The stream output of running the cell ``text`` in ``notebooks/`` with this interpreter."""
+    run = subprocess.run([sys.executable, "-c", text], cwd=ROOT / "notebooks", capture_output=True, text=True,
+                         timeout=600)
+    if run.returncode:
+        raise SystemExit(f"the set-up cell failed here:\n{run.stderr[-3000:]}")
+    return [nbformat.v4.new_output("stream", name="stdout", text=run.stdout)] if run.stdout else []
 
 
 def default_source() -> str:
@@ -86,16 +49,17 @@ def default_source() -> str:
 
 
 def cell_text(source: str) -> str:
-    """The cell's source with ``source`` as the fallback repository."""
-    if '"' in source or "\\" in source:
-        raise SystemExit(f"--source {source!r}: quotes and backslashes are not allowed in the URL.")
-    return CELL_TEMPLATE.replace(SOURCE_PLACEHOLDER, source)
+    """The cell's source with ``source`` as where the kit comes from (see ``course_utils.install``)."""
+    try:
+        return install.cell_text(source)
+    except ValueError as exc:
+        raise SystemExit(f"--source: {exc}") from exc
 
 
 def renumber(notebook: nbformat.NotebookNode) -> None:
     """Number the code cells 1..N as a clean top-to-bottom run does, if the others were such a run.
 
-    The install cell prints nothing where the kit is installed, so a re-run would give exactly these numbers;
+    A clean run numbers the set-up cell 1 and the others from 2, which is what this gives;
     a notebook whose other cells are not numbered 1..N-1 (never executed, cleared) is left unnumbered.
     """
     code = [c for c in notebook.cells if c.cell_type == "code"]
@@ -127,6 +91,7 @@ def apply(path: Path, text: str, check: bool = False) -> bool:
     first_code = next((i for i, c in enumerate(cells) if c.cell_type == "code"), len(cells))
     cell = nbformat.v4.new_code_cell(text, metadata={"tags": [TAG]})
     cell.id = TAG
+    cell.outputs = cell_output(text)
     cells.insert(first_code, cell)
     renumber(notebook)
     nbformat.validate(notebook)

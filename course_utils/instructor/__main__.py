@@ -1,6 +1,6 @@
 """Command line of the instructor workflow.
 
-    python -m course_utils.instructor release [--out release] [NOTEBOOK ...]
+    python -m course_utils.instructor release [--out release] [--url URL [--branch main]] [NOTEBOOK ...]
     python -m course_utils.instructor check-release [--out release] [--solved 01_pca 02_diffusion_maps]
     python -m course_utils.instructor leaks [--out release]
     python -m course_utils.instructor grade EXERCISE SUBMISSIONS [--out grades/EXERCISE] [--workers N] ...
@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from .datasets import warm_cache
+from .edition import build_edition, edition_problems
 from .grade import (
     DEFAULT_CELL_TIMEOUT,
     DEFAULT_MEMORY,
@@ -34,12 +35,11 @@ from .grade import (
 )
 from .isolation import SandboxUnavailable
 from .leaks import find_leaks, print_report
-from .release import build_release, exercises
+from .release import exercises
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
 GRADING = ROOT / "grading"
-RELEASE_EXTRA = [ROOT / "course_utils", ROOT / "requirements.txt", ROOT / "pyproject.toml"]
 SOLVED_DEFAULT = ("01_pca", "02_diffusion_maps")
 """Instructor notebooks that check-release runs through against the released package (CI time: the
 training notebooks are left out; pass ``--solved`` to add them)."""
@@ -62,10 +62,16 @@ def _notebooks(names: list[str]) -> list[Path]:
 
 
 def release(args: argparse.Namespace) -> int:
-    written = build_release(_notebooks(args.notebooks), Path(args.out), extra=RELEASE_EXTRA)
+    written = build_edition(Path(args.out), url=args.url, branch=args.branch,
+                            notebooks=_notebooks(args.notebooks) if args.notebooks else None)
     for path in written:
         print(f"student version: {path}")
-    print(f"{len(written)} notebooks, plus course_utils, requirements.txt and pyproject.toml, in {args.out}/")
+    print(f"student edition in {args.out}/: {len(written)} notebooks, course_utils (no instructor side), "
+          "pyproject.toml, requirements.txt, README.md, DATA.md")
+    if not args.url:
+        print("WARNING: built without --url: the notebooks cannot install the kit from a link (Colab) and the "
+              "README has no 'Open in Colab' links; check-release fails until you give the address the course "
+              "publishes this folder at, e.g. --url https://github.com/ORG/COURSE", file=sys.stderr)
     return 0
 
 
@@ -132,9 +138,15 @@ def check_release(args: argparse.Namespace) -> int:
     for notebook, problem in zip(solved, solved_problems, strict=True):
         print(f"{'FAIL' if problem else 'ok  '} {notebook.name} with its solutions runs through on the release"
               f"{': ' + problem if problem else ''}")
+    edition = edition_problems(out)
+    for problem in edition:
+        print(f"FAIL edition: {problem}")
+    if not edition:
+        print("ok   edition: no instructor material or solution marker; pyproject.toml (with its URL), "
+              "requirements.txt, README.md (every notebook) and DATA.md present")
     report = find_leaks(out, GRADING)
     print_report(report)
-    return 1 if any(problems) or any(solved_problems) or not report.ok else 0
+    return 1 if any(problems) or any(solved_problems) or edition or not report.ok else 0
 
 
 def leaks(args: argparse.Namespace) -> int:
@@ -205,9 +217,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m course_utils.instructor", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("release", help="build the student version of the notebooks")
+    p = sub.add_parser("release", help="build the student edition (a repository to publish as it is)")
     p.add_argument("notebooks", nargs="*", help="default: every notebooks/NN_*.ipynb")
     p.add_argument("--out", default="release")
+    p.add_argument("--url", default=None, help="where the course publishes the edition, e.g. "
+                   "https://github.com/ORG/COURSE (git+... and local folders work too)")
+    p.add_argument("--branch", default="main", help="the branch the Colab links open (default: main)")
     p.set_defaults(func=release)
     p = sub.add_parser("leaks", help="call every released public function on the checks' inputs (no answer ships)")
     p.add_argument("--out", default="release", help="the release folder")
