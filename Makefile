@@ -35,7 +35,8 @@ run: $(STAMP)
 
 ## The tests: lint, unit tests of course_utils, and nbval regression of every committed notebook.
 ## Training cells run under the small CI profile (fewer epochs; those cells are nbval-ignore-output).
-## Then the unit tests and notebooks 01-02 on the newest supported Python found (its own .venv-pyXY).
+## Then the student edition on every install path, in a fresh venv of the newest supported Python with Colab's
+## versions (.venv-colab; tools/edition_check.py).
 test: $(STAMP)
 	$(BIN)/python -m course_utils test
 
@@ -51,9 +52,10 @@ refresh: $(STAMP)
 data: $(STAMP)
 	$(BIN)/python -m course_utils data download-all
 
-## Instructor: student versions of every notebook (solutions stubbed, hidden tests removed) into release/.
+## Instructor: the student edition into release/, a repository to publish as it is, e.g.
+## `make release URL=https://github.com/ORG/COURSE` (the notebooks install the kit from URL; Colab links).
 release: $(STAMP)
-	$(BIN)/python -m course_utils release --out release
+	$(BIN)/python -m course_utils release --out release $(if $(URL),--url $(URL))
 
 ## Instructor: each student notebook must run up to its first exercise and fail exactly there, the solved
 ## notebooks 01-02 run through on the release, and no released function reproduces a reference answer.

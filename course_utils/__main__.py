@@ -5,12 +5,12 @@ Run it from the repository root with the environment's Python (``.venv/bin/pytho
 
     python -m course_utils env [--python PY] [--venv .venv]   # make env: venv with the locked requirements
     python -m course_utils run                                 # make run: every notebook into build/
-    python -m course_utils test [--no-newest]                  # make test: ruff, pytest, nbval; newest Python
+    python -m course_utils test [--no-newest]                  # make test: ruff, pytest, nbval; the edition
     python -m course_utils test --quick                        # unit tests + notebooks 01-02 (small profile)
     python -m course_utils nbval                               # make nbval
     python -m course_utils refresh                             # make refresh (maintainer)
     python -m course_utils data download-all|list              # make data
-    python -m course_utils release [--out release]             # make release (instructor)
+    python -m course_utils release [--out release] --url URL   # make release URL=... (instructor)
     python -m course_utils check-release [--out release]       # make check-release (after release)
     python -m course_utils grade EXERCISE SUBMISSIONS [...]    # make grade
     python -m course_utils grade-demo [...]                    # make grade-demo
@@ -33,7 +33,7 @@ from . import environment
 NBVAL = ["--nbval", "--nbval-current-env", "--nbval-sanitize-with", "tests/nbval_sanitize.cfg",
          "--nbval-cell-timeout", "1800"]
 QUICK_NOTEBOOKS = ["notebooks/01_pca.ipynb", "notebooks/02_diffusion_maps.ipynb"]
-"""What the newest supported Python runs in ``test``: the unit tests plus these notebooks, small profile."""
+"""What ``test --quick`` runs: the unit tests plus these notebooks, small profile."""
 
 NOTEBOOK_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"}
 
@@ -89,19 +89,16 @@ def cmd_nbval(args: argparse.Namespace, rest: list[str]) -> int:
 
 
 def newest_python_run() -> int:
-    """The unit tests and notebooks 01-02 (small profile) on the newest supported Python, in .venv-pyXY."""
+    """The student edition on every install path, in a fresh venv of the newest supported Python with Colab's
+    versions: built, opened from a link, on a bare JupyterHub, each notebook up to its first exercise, and nbval
+    of the seven notebooks (``tools/edition_check.py``)."""
     command = environment.pick(newest=True)
     version, why = environment.probe(command)
     if why:
         raise SystemExit(why)
-    if tuple(version[:2]) == sys.version_info[:2]:
-        print(f"newest supported Python found is {'.'.join(map(str, version))}, the one that ran the suite: done.")
-        return 0
-    venv = f".venv-py{version[0]}{version[1]}"
-    print(f"newest supported Python: {'.'.join(map(str, version))} ({' '.join(command)}); "
-          f"unit tests and notebooks 01-02 in {venv}", flush=True)
-    vpy = environment.create_venv(command, str(repository() / venv))
-    return call([vpy, "-m", "course_utils", "test", "--quick"])
+    print(f"newest supported Python: {'.'.join(map(str, version))} ({' '.join(command)}); the student edition "
+          "on Colab's versions in .venv-colab", flush=True)
+    return call([sys.executable, "tools/edition_check.py", "--python", " ".join(command)])
 
 
 WORKERS_ENV = "COURSE_KIT_TEST_WORKERS"
@@ -174,7 +171,7 @@ def cmd_pythons(args: argparse.Namespace, rest: list[str]) -> int:
 COMMANDS = {
     "env": (cmd_env, "create the virtual environment (locked requirements, editable kit)"),
     "run": (cmd_run, "execute every notebook into build/ (arguments go to tools/run_notebooks.py)"),
-    "test": (cmd_test, "ruff, unit tests and nbval (small profile), then the newest supported Python"),
+    "test": (cmd_test, "ruff, unit tests and nbval (small profile), then the student edition on the newest Python"),
     "nbval": (cmd_nbval, "nbval of every committed notebook (small profile)"),
     "refresh": (cmd_refresh, "maintainer: re-execute the committed notebooks in place"),
     "data": (cmd_data, "download-all | list (python -m course_utils.data)"),
@@ -200,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         if name == "test":
             p.add_argument("--quick", action="store_true", help="unit tests and notebooks 01-02 only")
             p.add_argument("--no-newest", dest="newest", action="store_false",
-                           help="skip the run on the newest supported Python")
+                           help="skip the student edition's check on the newest supported Python")
     args, rest = parser.parse_known_args(argv)
     return args.func(args, rest)
 

@@ -25,6 +25,7 @@ from course_utils.instructor.checks import (
     written_answer_results,
 )
 from course_utils.instructor.datasets import warm_cache
+from course_utils.instructor.edition import build_edition
 from course_utils.instructor.grade import Limits, grade_folder, grades_table, run_notebook
 from course_utils.instructor.leaks import find_leaks
 from course_utils.instructor.release import cell_source
@@ -112,8 +113,9 @@ def test_every_notebook_has_graded_exercises_and_a_student_version(path):
 
 
 def test_release_command_writes_student_notebooks_and_the_helper_package(tmp_path):
-    assert main(["release", "--out", str(tmp_path), str(NOTEBOOKS[0])]) == 0
+    assert main(["release", "--out", str(tmp_path), "--url", "https://github.com/org/course", str(NOTEBOOKS[0])]) == 0
     assert (tmp_path / NOTEBOOKS[0].name).exists() and (tmp_path / "course_utils" / "vae.py").exists()
+    assert (tmp_path / "pyproject.toml").exists() and (tmp_path / "README.md").exists()
     assert not (tmp_path / "grading").exists() and not (tmp_path / "course_utils" / "instructor").exists()
     assert R.forbidden_paths(tmp_path) == [] and not (tmp_path / "tests").exists() and not (tmp_path / "tools").exists()
 
@@ -456,7 +458,7 @@ def test_a_broken_file_or_a_process_that_exits_is_graded_with_a_reason(tiny):
 def test_every_student_notebook_runs_up_to_its_first_exercise_and_fails_exactly_there(tmp_path):
     """The release check of CI, two notebooks at a time: nothing before the first exercise is broken."""
     assert warm_cache() == []  # as check-release does: the notebooks' data, before the read-only sandbox
-    students = R.build_release(NOTEBOOKS, tmp_path)
+    students = build_edition(tmp_path, url="https://github.com/org/course")  # what students receive
     limits = Limits(timeout=600, cell_timeout=600)
     with ThreadPoolExecutor(max_workers=2) as pool:
         problems = list(pool.map(lambda s: check_release_notebook(s, ROOT / "notebooks" / s.name, limits), students))
@@ -502,7 +504,7 @@ def test_leak_check_finds_a_released_answer_and_passes_an_innocent_package(tmp_p
 @pytest.fixture(scope="module")
 def release_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("release")
-    R.build_release(NOTEBOOKS, out, extra=[ROOT / "course_utils", ROOT / "requirements.txt", ROOT / "pyproject.toml"])
+    build_edition(out, url="https://github.com/org/course")
     return out
 
 

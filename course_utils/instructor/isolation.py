@@ -25,7 +25,6 @@ import compileall
 import functools
 import itertools
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -329,6 +328,8 @@ def user_tasks(uid: int) -> int:
 def limit_setter(cgroup: Cgroup | None, memory: int, processes: int, file_size: int, cpu: int,
                  uid: int | None) -> callable:
     """A ``preexec_fn``: join the cgroup, set the rlimits (inherited by every process of the submission)."""
+    import resource  # Unix only: imported where used, so the module imports on Windows
+
     procs = cgroup.procs if cgroup else []
     nproc = processes if uid is not None else user_tasks(os.getuid()) + processes
     limits = [(resource.RLIMIT_NPROC, nproc), (resource.RLIMIT_FSIZE, file_size), (resource.RLIMIT_CPU, cpu),

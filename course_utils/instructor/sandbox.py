@@ -22,7 +22,6 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import resource
 import signal
 import struct
 import sys
@@ -339,6 +338,8 @@ class Runner:
 
 
 def main(spec_text: str) -> int:
+    import resource  # Unix only: imported where used, so the module imports on Windows
+
     spec = json.loads(spec_text)
     out = Path(spec["out"])
     notebook = json.loads(Path(spec["notebook"]).read_text(encoding="utf-8"))
