@@ -101,6 +101,7 @@ def test_edition_pyproject_readme_and_links(edition):
     project = tomllib.loads((edition / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     ours = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     assert project["urls"] == {"Repository": URL}
+    assert tomllib.loads((edition / "pyproject.toml").read_text())["tool"]["course-kit"]["source"] == "git+" + URL
     assert project["name"] == ours["name"] and project["version"] == ours["version"]
     assert project["dependencies"] == ours["dependencies"]
     assert set(project["optional-dependencies"]) == {"faces"}
@@ -146,6 +147,10 @@ def test_edition_with_a_local_url_names_it_and_rebuilds_whole(tmp_path):
     E.build_edition(out, url="git+file:///srv/course", notebooks=NOTEBOOKS[:1])
     assert not (out / "stale.txt").exists() and not (out / NOTEBOOKS[1].name).exists()
     assert 'KIT = "git+file:///srv/course"' in _first_code(out / NOTEBOOKS[0].name)
+    project = tomllib.loads((out / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert "urls" not in project  # setuptools takes web addresses only
+    tool = tomllib.loads((out / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["course-kit"]
+    assert tool == {"source": "git+file:///srv/course"} and E.edition_problems(out) == []
     assert "not a GitHub repository" in (out / "README.md").read_text(encoding="utf-8")
 
 

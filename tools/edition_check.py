@@ -6,8 +6,8 @@
 
 1. build the edition into a temporary folder and make it a git repository; its notebooks' first cell installs
    the kit from ``git+file://`` that folder (as ``release --url`` bakes a GitHub address);
-2. the "host": a fresh venv with ``constraints/colab.txt`` (Colab's TensorFlow, Keras, NumPy, pandas, three
-   OpenCV distributions, no mediapipe) and the test harness (ipykernel, nbclient, pytest, nbval);
+2. the "host": a fresh venv (made anew each run) with ``constraints/colab.txt`` (Colab's TensorFlow, Keras,
+   NumPy, pandas, three OpenCV distributions, no mediapipe) and the test harness (ipykernel, nbclient, nbval);
 3. **opened from a link**: one notebook alone in an empty folder, no environment variable of the kit set: its
    first two cells run; the first installs the kit from the URL and the missing packages, and every package
    the host had keeps its version; ``pip check`` is clean;
@@ -91,15 +91,11 @@ def execute(python: str, notebook: Path, cwd: Path, env: dict[str, str], cells: 
 
 
 def make_host(python: list[str], venv: Path, constraints: Path) -> str:
-    """A fresh venv with Colab's versions and the harness (reused while its stamp is newer than the constraints)."""
+    """A fresh venv with Colab's versions and the harness (made anew on every run: the steps change it)."""
     vpy = venv_python(str(venv))
-    stamp = venv / ".colab-host"
-    if stamp.exists() and stamp.stat().st_mtime >= constraints.stat().st_mtime:
-        return vpy
     shutil.rmtree(venv, ignore_errors=True)
     run([*python, "-m", "venv", str(venv)])
     run([vpy, "-m", "pip", "install", "--quiet", "-r", str(constraints), *HARNESS], timeout=3600)
-    stamp.write_text("Colab's versions (constraints/colab.txt) and the test harness\n")
     return vpy
 
 
@@ -155,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
             result = execute(python, Path(notebook), alone, env, cells=2)
             seconds = time.perf_counter() - start
             if result["error"]:
-                raise RuntimeError(f"cell {result['cell']} failed: {result['error']}; {result['texts']}")
+                raise RuntimeError(f"cell {result['cell']} failed: {result['error']}; {str(result['texts'])[-1500:]}")
             line = result["texts"][0].strip()
             if "installing" not in line or not line.endswith("done."):
                 raise RuntimeError(f"the first cell printed {line!r}")
@@ -177,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
                                          "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
             result = execute(python, probe, edition, env)
             if result["error"]:
-                raise RuntimeError(f"{result['error']}: {result['texts']}")
+                raise RuntimeError(f"{result['error']}: {str(result['texts'])[-1500:]}")
             text = result["texts"][0]
             if "installing pooch" not in text or str(edition / "course_utils") not in text:
                 raise RuntimeError(f"the first cell printed {text!r}")

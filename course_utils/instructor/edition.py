@@ -6,8 +6,9 @@
   tests removed, model answers blanked, outputs cleared), each with its first cell installing the kit from
   ``--url`` where it is missing (see :mod:`course_utils.install`);
 * ``course_utils/`` without ``instructor/`` (grader, reference answers) and the maintainer's command line;
-* ``pyproject.toml`` of its own: the kit's name and version, ``[project.urls]`` from ``--url``, the student's
-  dependencies and the ``faces`` extra, no instructor or development extra;
+* ``pyproject.toml`` of its own: the kit's name and version, ``[project.urls] Repository`` from an
+  ``https://`` ``--url`` (setuptools takes no other), ``[tool.course-kit] source`` (what the notebooks install
+  from), the student's dependencies and the ``faces`` extra, no instructor or development extra;
 * ``requirements.txt``: the pins of the repository's lock that a student's environment needs (the kit's
   dependencies with the ``faces`` extra, and JupyterLab), found by following the installed distributions'
   requirements, so it is a consistent subset of the tested lock;
@@ -77,6 +78,13 @@ def github_repository(url: str) -> tuple[str, str] | None:
     if parsed.scheme != "https" or parsed.netloc.lower() != "github.com" or len(parts) != 2:
         return None
     return parts[0], parts[1].removesuffix(".git")
+
+
+def repository_url(url: str) -> str:
+    """``url`` as ``[project.urls]`` takes it (a plain URL): without pip's ``git+``, a local folder as
+    ``file://``."""
+    url = url.removeprefix("git+")
+    return url if "://" in url or url.startswith("file:") else Path(url).resolve().as_uri()
 
 
 def colab_link(url: str, branch: str, notebook: str) -> str | None:
@@ -187,8 +195,11 @@ def edition_pyproject(project: dict, url: str | None) -> str:
              f'dependencies = {_toml_list(project.get("dependencies", []))}', '',
              '[project.optional-dependencies]']
     lines += [f'{extra} = {_toml_list(extras.get(extra, []))}' for extra in STUDENT_EXTRAS]
+    if url and repository_url(url).startswith(("https://", "http://")):  # setuptools takes web addresses only
+        lines += ['', '[project.urls]', f'Repository = {json.dumps(repository_url(url))}']
     if url:
-        lines += ['', '[project.urls]', f'Repository = {json.dumps(url)}']
+        lines += ['', '[tool.course-kit]', '# What the notebooks\' first cell installs the kit from (release --url).',
+                  f'source = {json.dumps(pip_source(url))}']
     lines += ['', '[tool.setuptools.package-data]', 'course_utils = ["data/*.npz"]', '',
               '[tool.setuptools.packages.find]', 'include = ["course_utils*"]', '']
     text = "\n".join(lines)
@@ -302,9 +313,11 @@ def edition_problems(out: Path, require_url: bool = True) -> list[str]:
             problems.append(f"{name} is missing")
     if (out / "pyproject.toml").is_file():
         project = tomllib.loads((out / "pyproject.toml").read_text(encoding="utf-8")).get("project", {})
-        if require_url and not project.get("urls", {}).get("Repository"):
-            problems.append("pyproject.toml has no [project.urls] Repository: build with --url, or the notebooks' "
-                            "first cell cannot install the kit from a link")
+        source = tomllib.loads((out / "pyproject.toml").read_text(encoding="utf-8")).get("tool", {}).get(
+            "course-kit", {}).get("source")
+        if require_url and not source:
+            problems.append("pyproject.toml names no source of the kit ([tool.course-kit] source): build with --url, "
+                            "or the notebooks' first cell cannot install the kit from a link")
         if set(project.get("optional-dependencies", {})) - set(STUDENT_EXTRAS):
             problems.append("pyproject.toml offers extras beyond " + ", ".join(STUDENT_EXTRAS))
     notebooks = sorted(out.glob("[0-9][0-9]_*.ipynb"))
