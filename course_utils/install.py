@@ -113,8 +113,14 @@ def unmet(wanted: list[str]) -> tuple[list[str], list[str]]:
     return to_install, conflicts
 
 
-def complete(extras: tuple[str, ...] = ("faces",), quiet: bool = False, wanted: list[str] | None = None
-             ) -> list[str]:
+def complete(extras: tuple[str, ...] = ("faces",)) -> None:
+    """The notebooks' first cell: :func:`install_missing` with ``extras``, which prints one line. Returns
+    nothing, so the cell shows that line and no value."""
+    install_missing(extras)
+
+
+def install_missing(extras: tuple[str, ...] = ("faces",), quiet: bool = False, wanted: list[str] | None = None
+                    ) -> list[str]:
     """Install the kit's missing dependencies with pip, keeping the host's stack; return what was installed.
 
     ``wanted`` replaces the kit's requirements (:func:`requirements` with ``extras``). Prints one line saying

@@ -219,11 +219,11 @@ def test_unmet_keeps_the_host_stack_and_installs_the_rest():
     assert to_install == ["pooch>=999", "no-such-dist-ck"]
     assert conflicts == [f"numpy {numpy} (the kit needs numpy>=999)"]
     with pytest.raises(RuntimeError, match="does not replace"):
-        install.complete(wanted=["numpy>=999"])
+        install.install_missing(wanted=["numpy>=999"])
 
 
 def test_complete_says_in_one_line_that_nothing_is_missing(capsys):
-    assert install.complete() == []
+    assert install.complete() is None and install.install_missing(quiet=True) == []
     assert capsys.readouterr().out == f"course kit {__version__}: every dependency is installed; nothing to do.\n"
 
 
@@ -233,11 +233,11 @@ def test_complete_installs_the_missing_with_the_host_pinned(local_index, capsys)
                                          "ckmissingdemo-1.0.dist-info/RECORD": b""})  # pip writes the real one
     assert install.installed_version("ckmissingdemo") is None
     try:
-        assert install.complete(wanted=["ckmissingdemo>=1", "numpy"]) == ["ckmissingdemo>=1"]
+        assert install.install_missing(wanted=["ckmissingdemo>=1", "numpy"]) == ["ckmissingdemo>=1"]
         line = capsys.readouterr().out
         assert line.count("\n") == 1 and "installing ckmissingdemo" in line and line.endswith("done.\n")
         assert metadata.version("ckmissingdemo") == "1.0"
-        assert install.complete(wanted=["ckmissingdemo>=1"]) == []  # a second run: nothing to do
+        assert install.install_missing(wanted=["ckmissingdemo>=1"]) == []  # a second run: nothing to do
     finally:
         subprocess.run([sys.executable, "-m", "pip", "uninstall", "-y", "-q", "ckmissingdemo"], check=True)
 
