@@ -415,3 +415,14 @@ def test_course_dir_variable_naming_no_folder_is_an_error(tmp_path, monkeypatch,
                            match=rf"COURSE_KIT_COURSE_DIR is set to '.*no-such-folder', which {state}\. "
                                  r"Set COURSE_KIT_COURSE_DIR to the folder"):
             load()
+
+
+@pytest.mark.parametrize(("content", "kind"), [(b"140.0 60.0\n141.0 61.0\n", "a text file"),
+                                               (b"\x00\x01\x02\xff\xfe\xfd", "another format")])
+def test_fire_file_that_is_not_npy_says_so_instead_of_pickled_data(tmp_path, isolated_data, content, kind):
+    _fire_pair(tmp_path)
+    (tmp_path / TRAIN).write_bytes(content)
+    message = _refused(data.load_fire_evacuation, tmp_path / TRAIN,
+                       rf"is not a NumPy \.npy file: it does not start with NumPy's header \(it looks like {kind}\)",
+                       path=tmp_path)
+    assert "pickle" not in message

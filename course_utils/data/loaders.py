@@ -223,6 +223,18 @@ def _read_positions(path: Path) -> np.ndarray:
     what = (f"a .npy array of shape (n, 2), float positions (x, y) in metres, x in about [{x0:g}, {x1:g}] and "
             f"y in about [{y0:g}, {y1:g}]")
     try:
+        with open(path, "rb") as stream:
+            head = stream.read(6)
+    except OSError as exc:
+        raise DataShapeError(f"{path} cannot be read ({exc}); expected {what}.") from exc
+    if head != b"\x93NUMPY" and not head.startswith(b"PK"):  # neither .npy nor an .npz (zip) archive
+        kind = "a text file" if head and all(32 <= b < 127 or b in b"\t\r\n" for b in head) else "another format"
+        state = "it is empty" if not head else f"it does not start with NumPy's header (it looks like {kind})"
+        raise DataShapeError(
+            f"{path} is not a NumPy .npy file: {state}; "
+            f"expected {what}. If it is a table of numbers, save it as .npy: np.save(path, np.loadtxt(path_of_text))."
+        )
+    try:
         positions = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise DataShapeError(f"{path} is not a readable .npy file ({exc}); expected {what}.") from exc
