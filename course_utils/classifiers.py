@@ -32,6 +32,7 @@ from sklearn.utils import Bunch
 
 from .data.splits import Split
 from .report import model_table
+from .training import TrainingGuard, check_finite
 
 IMAGE_SHAPE = (64, 64, 3)
 """(height, width, channels) of the CNN input: an aligned face crop (``course_utils.landmarks.align_face``)."""
@@ -158,7 +159,10 @@ def train_classifier(model: keras.Model, x_train, y_train: np.ndarray, x_val, y_
     Raises
     ------
     ValueError
-        ``epochs`` or ``patience`` not positive, or labels outside the model's classes.
+        ``epochs`` or ``patience`` not positive, labels outside the model's classes, or NaN or infinite
+        values in ``x_train`` or ``x_val`` (with which a ReLU network silently learns nothing).
+    course_utils.training.NonFiniteLossError
+        At the end of the first epoch whose loss is NaN or infinite.
     """
     if epochs < 1 or patience < 1:
         raise ValueError(f"epochs and patience must be at least 1; got epochs={epochs}, patience={patience}.")
@@ -170,8 +174,13 @@ def train_classifier(model: keras.Model, x_train, y_train: np.ndarray, x_val, y_
     keras.utils.set_random_seed(seed)
     stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True,
                                          start_from_epoch=patience)
-    callbacks = [stop] + ([EpochLine(progress, epochs)] if progress is not None else [])
+    callbacks = [TrainingGuard("the classifier"), stop]
+    if progress is not None:
+        callbacks.append(EpochLine(progress, epochs))
     x_train, x_val = model_inputs(model, x_train), model_inputs(model, x_val)
+    for name, given in (("x_train", x_train), ("x_val", x_val)):
+        for key, values in (given.items() if isinstance(given, Mapping) else [("", given)]):
+            check_finite(values, f"{name}[{key!r}]" if key else name)
     start = time.perf_counter()
     history = model.fit(x_train, keras.utils.to_categorical(y_train, n_classes), batch_size=batch_size,
                         epochs=epochs, validation_data=(x_val, keras.utils.to_categorical(y_val, n_classes)),

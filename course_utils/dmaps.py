@@ -84,6 +84,14 @@ def fix_signs(vectors: np.ndarray, rtol: float = 1e-6) -> np.ndarray:
 
 
 
+def _check_finite_samples(values: np.ndarray, name: str) -> None:
+    """Refuse NaN or infinite values, naming the argument, how many samples hold them and the first one."""
+    bad = ~np.isfinite(values.reshape(len(values), -1)).all(axis=1)
+    if np.any(bad):
+        raise ValueError(f"{name} holds NaN or infinite values in {int(bad.sum())} of its {len(values)} samples (the "
+                         f"first is sample {int(np.flatnonzero(bad)[0])}); drop those samples from every argument.")
+
+
 def _median_distance(X: np.ndarray, max_samples: int = 2000, seed: int = 0) -> float:
     """Median pairwise distance, over at most ``max_samples`` rows chosen with ``seed``."""
     if len(X) > max_samples:
@@ -121,6 +129,11 @@ def local_linear_residuals(predictors: np.ndarray, targets: np.ndarray, scale: f
     Y = np.asarray(targets, dtype=np.float64).reshape(len(targets), -1)
     if len(X) != len(Y):
         raise ValueError(f"predictors and targets need the same number of samples; got {len(X)}, {len(Y)}.")
+    if not (isinstance(scale, int | float | np.number) and np.isfinite(scale) and scale > 0):
+        raise ValueError(f"scale must be a positive, finite number (the kernel width is the median distance / "
+                         f"scale; Dsilva et al. use 3); got {scale!r}.")
+    _check_finite_samples(X, "predictors")
+    _check_finite_samples(Y, "targets")
     if np.any(Y.std(axis=0) == 0):
         raise ValueError("A constant target has no residual to normalise (phi_0 is constant: leave it out).")
     X = X - X.mean(axis=0)
@@ -210,7 +223,15 @@ def false_neighbor_fraction(X: np.ndarray, embedding: np.ndarray, ratio: float =
         In [0, 1].
     """
     X = np.asarray(X, dtype=np.float64)
-    E = np.asarray(embedding, dtype=np.float64).reshape(len(X), -1)
+    E = np.asarray(embedding, dtype=np.float64)
+    if X.ndim != 2 or len(X) < 3:
+        raise ValueError(f"X must be a data matrix (N, d) with N >= 3 samples; got shape {X.shape}.")
+    if len(E) != len(X):
+        raise ValueError(f"X and embedding must hold the same samples, one row each; got {len(X)} rows of X and "
+                         f"{len(E)} of embedding.")
+    E = E.reshape(len(X), -1)
+    _check_finite_samples(X, "X")
+    _check_finite_samples(E, "embedding")
     data_nn = NearestNeighbors(n_neighbors=2).fit(X).kneighbors(X)[0][:, 1]
     embedded_nn = NearestNeighbors(n_neighbors=2).fit(E).kneighbors(E, return_distance=False)[:, 1]
     return float(np.mean(np.linalg.norm(X - X[embedded_nn], axis=1) > ratio * data_nn))

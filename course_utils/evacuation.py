@@ -131,9 +131,12 @@ def empirical_critical_number(points: np.ndarray, area: Area, critical: int = 10
                          "as people outside the area; drop them first (points[np.isfinite(points).all(axis=1)]).")
     n_points, n_inside = len(points), int(in_area(points, area).sum())
     if n_inside == 0:
+        (x_low, y_low), (x_high, y_high) = points.min(axis=0), points.max(axis=0)
         raise ValueError(f"None of the {n_points} points lies inside the area {area}: the share inside is 0, "
-                         "so no number of people is estimated to make it critical. Check the area, or use "
-                         "more points.")
+                         "so no number of people is estimated to make it critical. The points cover x in "
+                         f"[{x_low:g}, {x_high:g}] and y in [{y_low:g}, {y_high:g}]: are they in the area's "
+                         "units (metres for load_fire_evacuation's data and sensitive_area), with x first? "
+                         "Check the area, or use more points.")
     interval = stats.binomtest(n_inside, n_points).proportion_ci(confidence_level=confidence, method="exact")
     share = n_inside / n_points
     low, high = float(interval.low), float(interval.high)  # low > 0 since n_inside >= 1

@@ -25,6 +25,7 @@ import tensorflow as tf
 from sklearn.utils import Bunch
 
 from .data.splits import Split
+from .training import TrainingGuard, check_finite
 from .triplets import check_triplets
 from .vae import VAE, BestWeights, GaussianLikelihood, build_decoder, build_encoder, encode, neg_elbo
 
@@ -196,6 +197,8 @@ def fit_landmark_vae(model: VAE, x: np.ndarray, x_val: np.ndarray, condition: np
         ``history`` (the Keras history dict), ``val_epochs`` and ``val_objective`` (the scored epochs and
         their objective), ``best_epoch``, ``seconds``.
     """
+    check_finite(x, "x")
+    check_finite(x_val, "x_val")
     x = np.asarray(x, np.float32)
     conditional = getattr(model, "conditional", False)
     inputs = tf.data.Dataset.from_tensor_slices((x, np.asarray(condition, np.float32)) if conditional else x)
@@ -221,7 +224,7 @@ def fit_landmark_vae(model: VAE, x: np.ndarray, x_val: np.ndarray, condition: np
     best = BestWeights(objective, every=eval_every)
     start = time.perf_counter()
     history = model.fit(dataset, epochs=epochs, verbose=verbose, shuffle=False,
-                        callbacks=[*callbacks, best])
+                        callbacks=[TrainingGuard("the landmark VAE"), *callbacks, best])
     return Bunch(history=history.history, val_epochs=np.array(best.epochs), val_objective=np.array(best.scores),
                  best_epoch=best.best_epoch,
                  seconds=time.perf_counter() - start)

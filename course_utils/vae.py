@@ -42,6 +42,8 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 from sklearn.utils import Bunch
 
+from .training import TrainingGuard, check_finite
+
 tfd = tfp.distributions
 
 PACKAGE = "course_utils"
@@ -143,6 +145,13 @@ def _hidden_layers(x: Any, hidden: Sequence[int], activation: str, dropout: floa
     return x
 
 
+def check_latent_dim(latent_dim: int) -> int:
+    """``latent_dim`` as an int, refusing anything but a whole number >= 1 with a message naming it."""
+    if isinstance(latent_dim, bool) or not isinstance(latent_dim, int | np.integer) or latent_dim < 1:
+        raise ValueError(f"latent_dim must be a whole number >= 1 (the dimension of the code z); got {latent_dim!r}.")
+    return int(latent_dim)
+
+
 def build_encoder(input_shape: Sequence[int], latent_dim: int, hidden: Sequence[int],
                   activation: str = "relu", name: str = "encoder", condition_shape: Sequence[int] | None = None,
                   dropout: float = 0.0) -> keras.Model:
@@ -153,6 +162,7 @@ def build_encoder(input_shape: Sequence[int], latent_dim: int, hidden: Sequence[
     ``[x, c] -> (z_mean, z_log_var)``: ``c`` is flattened and concatenated to ``x``. ``dropout`` > 0 adds a
     dropout layer after each hidden layer.
     """
+    check_latent_dim(latent_dim)
     x = keras.Input(shape=tuple(input_shape), name="x")
     inputs = x
     x = keras.layers.Flatten(name="flatten")(x)
@@ -512,11 +522,19 @@ def fit_vae(model: VAE, data: Any, epochs: int, validation_data: Any = None, che
     Bunch
         ``history`` (dict of per-epoch lists over the whole run), ``seconds`` (wall-clock seconds of each
         epoch) and ``checkpoints`` (``{epoch: at_checkpoint(model, epoch)}``).
+
+    Raises
+    ------
+    course_utils.training.NonFiniteLossError
+        At the end of the first epoch whose loss is NaN or infinite (:class:`~course_utils.training.TrainingGuard`).
+    course_utils.training.EmptyEpochError
+        If an epoch ran on no batch (an empty dataset, or ``batch_size`` larger than the data with
+        ``drop_remainder=True``).
     """
-    timer, history, looks, done = EpochTimer(), {}, {}, 0
+    timer, guard, history, looks, done = EpochTimer(), TrainingGuard("the VAE"), {}, {}, 0
     for stop in sorted({int(e) for e in checkpoints if 0 < int(e) < epochs} | {int(epochs)}):
         part = model.fit(data, validation_data=validation_data, initial_epoch=done, epochs=stop, verbose=verbose,
-                         shuffle=False, callbacks=[*callbacks, timer])
+                         shuffle=False, callbacks=[guard, *callbacks, timer])
         for key, values in part.history.items():
             history.setdefault(key, []).extend(values)
         done = stop
@@ -588,7 +606,19 @@ def make_dataset(x: np.ndarray, batch_size: int = 128, shuffle: bool = True, see
     2-core machine the autotuned pipeline competes with the training step's threads: epochs of the MNIST
     VAE alternated between 3.2 and 5.2 s; with one private thread they take 3.2-3.4 s
     (``tools/bench_vae.py``). Preparing a batch takes far less time than training on it, so one is enough.
+
+    Raises ``ValueError`` for NaN or infinite values in ``x``, grey levels outside [0, 1] with ``binarize=True``,
+    and ``drop_remainder=True`` with ``batch_size`` larger than ``len(x)`` (every example would be dropped).
     """
+    check_finite(x, "x")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1; got {batch_size}.")
+    if drop_remainder and batch_size > len(x):
+        raise ValueError(f"batch_size={batch_size} is larger than the {len(x)} examples of x, and drop_remainder=True "
+                         "drops the one smaller batch: every example would be dropped and nothing trained. Pass "
+                         f"batch_size <= {len(x)} or drop_remainder=False.")
+    if binarize:
+        check_grey_levels(x, "x")
     dataset = tf.data.Dataset.from_tensor_slices(np.asarray(x, np.float32))
     if shuffle:
         dataset = dataset.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
@@ -608,8 +638,22 @@ def make_dataset(x: np.ndarray, batch_size: int = 128, shuffle: bool = True, see
     return dataset
 
 
+def check_grey_levels(x: np.ndarray, name: str = "x") -> None:
+    """Refuse grey levels outside [0, 1] (e.g. pixels 0..255), which a Bernoulli draw would turn all to 1."""
+    values = np.asarray(x)
+    low, high = float(np.min(values)), float(np.max(values))
+    if low < 0 or high > 1 or not np.isfinite(low + high):
+        hint = " Pixels 0..255? Divide by 255 first." if high > 1 and low >= 0 else ""
+        raise ValueError(f"{name} must hold grey levels in [0, 1] (the probability of a pixel being 1); got values in "
+                         f"[{low:g}, {high:g}]: every pixel above 1 would become 1.{hint}")
+
+
 def binarize(x: np.ndarray, seed: int = 0) -> np.ndarray:
-    """One fixed stochastic binarisation of grey levels in [0, 1]: pixel ~ Bernoulli(grey level)."""
+    """One fixed stochastic binarisation of grey levels in [0, 1]: pixel ~ Bernoulli(grey level).
+
+    Raises ``ValueError`` for values outside [0, 1] (e.g. pixels 0..255, which would all become 1).
+    """
+    check_grey_levels(x, "x")
     return (np.random.default_rng(seed).random(x.shape) < x).astype(np.float32)
 
 

@@ -254,3 +254,45 @@ def test_fit_and_score_and_fusion_of_leave_the_trained_branches_alone():
     assert {w.path.split("/")[0] for w in fusion.trainable_weights} == {"head_dense", "emotion"}
     C.fit_and_score(fusion, inputs, labels, split, epochs=2, patience=1)
     assert all(np.array_equal(a, b) for a, b in zip(before, mlp.get_weights(), strict=True))
+
+
+def test_train_classifier_refuses_nan_inputs_and_stops_on_a_nan_loss():
+    from course_utils.training import NonFiniteLossError
+
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(size=(24, 6)).astype("float32"), np.arange(24) % 3
+    bad = x.copy()
+    bad[5, 2] = np.nan  # a ReLU network would silently predict 1/3 everywhere (loss log 3), not NaN
+    model = R.build_classifier([R.build_mlp_branch(6, np.zeros(6), np.ones(6))], n_classes=3)
+    with pytest.raises(ValueError, match=r"x_train holds NaN or infinite values in 1 of its 24 examples "
+                                         r"\(the first is row 5\)"):
+        C.train_classifier(model, bad, y, x, y, epochs=2, patience=1)
+    with pytest.raises(ValueError, match=r"x_val holds NaN"):
+        C.train_classifier(model, x, y, bad, y, epochs=2, patience=1)
+    with pytest.raises(NonFiniteLossError, match=r"Training the classifier stopped at epoch \d+: the loss is "
+                                                 r"(nan|inf)\. Likely cause: NaN or infinite values in the training"):
+        C.train_classifier(model, x * 1e38, y, x, y, epochs=5, patience=1)  # overflows to inf in float32
+
+
+def _paired_bootstrap(right_a, right_b, confidence, n_resamples, seed):
+    """A hand-written paired percentile bootstrap of mean(right_a) - mean(right_b)."""
+    rng = np.random.default_rng(seed)
+    index = rng.integers(0, len(right_a), (n_resamples, len(right_a)))  # the same examples for both
+    differences = right_a[index].mean(axis=1) - right_b[index].mean(axis=1)
+    tail = (1 - confidence) / 2 * 100
+    return np.percentile(differences, [tail, 100 - tail])
+
+
+def test_compare_paired_interval_is_the_paired_bootstrap():
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 3, 400)
+    a = np.where(rng.random(400) < 0.75, y, (y + 1) % 3)
+    b = a.copy()
+    flip = rng.choice(400, 30, replace=False)  # B differs from A on 30 examples only: strongly paired
+    b[flip] = np.where(a[flip] == y[flip], (y[flip] + 1) % 3, y[flip])
+    cmp = C.compare_paired(y, a, b, n_resamples=4000, seed=0)
+    right_a, right_b = (a == y).astype(float), (b == y).astype(float)
+    low, high = _paired_bootstrap(right_a, right_b, 0.95, 20000, seed=5)
+    assert cmp.low == pytest.approx(low, abs=0.006) and cmp.high == pytest.approx(high, abs=0.006)
+    unpaired = np.sqrt(right_a.var() / 400 + right_b.var() / 400) * 2 * 1.96  # width if the pairs were ignored
+    assert cmp.high - cmp.low < 0.6 * unpaired

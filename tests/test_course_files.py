@@ -85,7 +85,8 @@ def test_a_random_walk_passes_too(tmp_path):
         (lambda w: w.T, r"not consecutive time steps.*transposed \(1000 time steps x 15 pedestrians\?\)"),
         (lambda w: w[:400, :20].T, r"not consecutive time steps.*transposed \(400 time steps x 10 pedestrians\?\)"),
         (lambda w: w[np.random.default_rng(1).permutation(len(w))], "not consecutive time steps.*shuffled"),
-        (lambda w: np.c_[np.arange(len(w)), w], r"shape \(1000, 31\) \(an odd number of columns\)"),
+        (lambda w: np.c_[np.arange(len(w)), w], r"column\(s\) 1 of its 31 count up or down"),  # an index column
+        (lambda w: np.c_[np.sin(np.arange(len(w))), w], r"shape \(1000, 31\) \(an odd number of columns\)"),
         (lambda w: w[:5], r"shape \(5, 30\) \(too few rows\); expected T >= 10 rows"),
         (lambda w: np.ones((50, 4)), "every column is constant"),
     ],
@@ -352,3 +353,76 @@ def test_loader_seeds_reach_the_stand_ins(isolated_data):
     assert not np.array_equal(data.load_pca_dataset(seed=5).data, data.load_pca_dataset().data)
     faces = load_face_landmarks(seed=2)
     np.testing.assert_array_equal(faces.data, make_face_landmarks(seed=2).data)
+
+
+# ---------------------------------------------------------------- issue 27: the last silent cases
+
+
+@pytest.mark.parametrize(
+    ("extra", "columns", "pedestrians"),
+    [
+        (lambda n: np.c_[np.arange(n), np.arange(n) * 0.4], "1, 2", "they would add 1 pedestrian)"),  # step, time
+        (lambda n: np.c_[np.arange(n) + 1.0], "1", "not pedestrian coordinates. Expected"),  # 1-based row numbers
+    ],
+)
+def test_pedestrian_file_with_index_columns_is_refused(tmp_path, extra, columns, pedestrians):
+    walk = data.make_pedestrian_trajectories(seed=0)
+    file = tmp_path / "walk.txt"
+    np.savetxt(file, np.c_[extra(len(walk)), walk])
+    message = _refused(data.load_pedestrians, file, rf"column\(s\) {columns} of its .* count up or down", path=file)
+    assert pedestrians in message and "index or time columns" in message and "np.delete" in message
+
+
+def test_pedestrian_file_with_an_index_column_at_the_end_is_refused(tmp_path):
+    walk = data.make_pedestrian_trajectories(seed=1)[:200]
+    file = tmp_path / "walk.txt"
+    np.savetxt(file, np.c_[walk, np.arange(200.0), np.arange(200.0)[::-1]])
+    _refused(data.load_pedestrians, file, r"column\(s\) 31, 32 of its 32", path=file)
+
+
+@pytest.mark.parametrize("scale", [1 / 1000, 1 / 190, 1 / 110], ids=["kilometres", "0..1 in x", "0..1 in y"])
+def test_fire_positions_in_small_units_are_refused(tmp_path, isolated_data, scale):
+    positions = data.make_fire_evacuation(3600, seed=0) * scale
+    _fire_pair(tmp_path, train=positions[:3000], test=positions[3000:])
+    message = _refused(data.load_fire_evacuation, tmp_path / TRAIN, "every position lies in the corner x <= ",
+                       path=tmp_path)
+    assert "none beyond x = 47.5 or y = 27.5" in message and "in other units (kilometres, or scaled" in message
+
+
+def test_fire_positions_in_metres_of_a_part_of_the_building_are_read(tmp_path, isolated_data):
+    positions = data.make_fire_evacuation(3600, seed=0)
+    keep = positions[:, 0] > 60  # a part of the building, still wider than a quarter of it
+    _fire_pair(tmp_path, train=positions[:3000][keep[:3000]], test=positions[3000:][keep[3000:]])
+    assert data.load_fire_evacuation(path=tmp_path).source_kind == "course file"
+
+
+def test_no_point_inside_the_area_names_the_points_extent_and_units():
+    points = data.make_fire_evacuation(3000, seed=0) / 1000  # kilometres: nothing is in [130, 150] x [50, 70]
+    with pytest.raises(ValueError, match=r"None of the 3000 points lies inside the area .*cover x in \[0\.01.*"
+                                         r"are they in the area's units \(metres"):
+        empirical_critical_number(points, ((130, 150), (50, 70)))
+
+
+@pytest.mark.parametrize("kind", ["missing", "file"])
+def test_course_dir_variable_naming_no_folder_is_an_error(tmp_path, monkeypatch, kind):
+    target = tmp_path / "no-such-folder"
+    if kind == "file":
+        target.write_text("not a folder")
+    monkeypatch.setenv(data.COURSE_DIR_ENV, str(target))
+    state = "does not exist" if kind == "missing" else "is a file, not a folder"
+    for load in (data.load_pca_dataset, data.load_pedestrians, data.load_fire_evacuation):
+        with pytest.raises(data.DataUnavailableError,
+                           match=rf"COURSE_KIT_COURSE_DIR is set to '.*no-such-folder', which {state}\. "
+                                 r"Set COURSE_KIT_COURSE_DIR to the folder"):
+            load()
+
+
+@pytest.mark.parametrize(("content", "kind"), [(b"140.0 60.0\n141.0 61.0\n", "a text file"),
+                                               (b"\x00\x01\x02\xff\xfe\xfd", "another format")])
+def test_fire_file_that_is_not_npy_says_so_instead_of_pickled_data(tmp_path, isolated_data, content, kind):
+    _fire_pair(tmp_path)
+    (tmp_path / TRAIN).write_bytes(content)
+    message = _refused(data.load_fire_evacuation, tmp_path / TRAIN,
+                       rf"is not a NumPy \.npy file: it does not start with NumPy's header \(it looks like {kind}\)",
+                       path=tmp_path)
+    assert "pickle" not in message

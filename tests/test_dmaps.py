@@ -303,3 +303,56 @@ def test_only_laplace_beltrami_is_blind_to_the_sampling_density():
     assert min(fits["laplace-beltrami"]) > 0.995
     assert min(fits["graph laplacian"]) < 0.8
     assert fits["graph laplacian"][3] < fits["fokker-planck"][3] < fits["laplace-beltrami"][3]
+
+
+@pytest.mark.parametrize("epsilon", [-0.5, 0.0, np.nan, np.inf])
+def test_dense_diffusion_map_refuses_a_kernel_scale_that_is_not_positive(roll, epsilon):
+    with pytest.raises(ValueError, match=r"epsilon must be a positive, finite kernel scale .*got"):
+        dense_diffusion_map(roll[:50], 3, epsilon=epsilon)
+
+
+def test_eigenpairs_refuse_a_kernel_scale_that_is_not_positive(roll):
+    from course_utils.instructor.reference.dmaps import diffusion_eigenpairs, kernel_matrix
+
+    W, eps = kernel_matrix(roll[:50])
+    T, sqrt_q = diffusion_normalize(W)
+    with pytest.raises(ValueError, match="epsilon must be a positive"):
+        diffusion_eigenpairs(T, sqrt_q, -eps, 3)
+    lam, _ = diffusion_eigenpairs(T, sqrt_q, eps, 3)
+    assert lam[0] == pytest.approx(1.0) and np.all(lam <= 1 + 1e-9)
+
+
+def test_false_neighbor_fraction_refuses_mismatched_or_nan_input():
+    X, t = circle(100)
+    with pytest.raises(ValueError, match=r"X and embedding must hold the same samples.*100 rows of X and 99"):
+        false_neighbor_fraction(X, t[:99])
+    bad = X.copy()
+    bad[7, 1] = np.nan
+    with pytest.raises(ValueError, match=r"X holds NaN or infinite values in 1 of its 100 samples \(the first is "
+                                         r"sample 7\)"):
+        false_neighbor_fraction(bad, t)
+    with pytest.raises(ValueError, match="embedding holds NaN"):
+        false_neighbor_fraction(X, np.where(np.arange(100) == 3, np.inf, t))
+
+
+@pytest.mark.parametrize("scale", [0, -3.0, np.nan])
+def test_local_linear_residuals_refuse_a_scale_that_is_not_positive(scale):
+    X, t = circle(100)
+    with pytest.raises(ValueError, match=r"scale must be a positive, finite number .*got"):
+        local_linear_residuals(t, X[:, 0], scale=scale)
+
+
+def test_local_linear_residuals_refuse_nan():
+    X, t = circle(100)
+    with pytest.raises(ValueError, match="targets holds NaN or infinite values in 1 of its 100 samples"):
+        local_linear_residuals(t, np.where(np.arange(100) == 4, np.nan, X[:, 0]))
+
+
+def test_false_neighbor_fraction_counts_by_hand():
+    # Four points on a line; the embedding swaps the far pair next to the near one: sample 0's embedded
+    # neighbour is sample 3, 30 away in the data where its true neighbour is 1 away.
+    X = np.array([[0.0], [1.0], [2.0], [30.0]])
+    E = np.array([0.0, 5.0, 9.0, 0.1])
+    # sample: 0 -> 3 (30 > 10 * 1: false), 1 -> 2 (1: no), 2 -> 1 (1: no), 3 -> 0 (30 > 10 * 28: no)
+    assert false_neighbor_fraction(X, E, ratio=10.0) == pytest.approx(1 / 4)
+    assert false_neighbor_fraction(X, E, ratio=40.0) == 0.0

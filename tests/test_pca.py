@@ -73,3 +73,15 @@ def test_bad_rank_and_zero_variance(data):
             pca.reconstruct(data, L)
     with pytest.raises(ValueError, match="zero variance"):
         pca.fit_pca(np.ones((5, 2)))
+
+
+@pytest.mark.parametrize("n_components", [-1, 6, 2.5, True])
+def test_lost_energy_refuses_a_count_outside_the_components(data, n_components):
+    _, _, s, _ = pca.fit_pca(data)
+    with pytest.raises(ValueError, match=r"n_components must be a whole number in \[0, 5\] .*got"):
+        pca.lost_energy(s, n_components)
+
+
+def test_lost_energy_is_the_share_of_the_dropped_squares():
+    s = np.array([3.0, 2.0, 1.0])  # energies 9, 4, 1 of 14: hand-computed, not from the same formula
+    assert pca.lost_energy(s, 1) == pytest.approx(5 / 14) and pca.lost_energy(s, 2) == pytest.approx(1 / 14)

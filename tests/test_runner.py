@@ -2,11 +2,14 @@
 figures the run did not produce."""
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import nbformat
+import pytest
 
 from course_utils.report import RESULTS_METADATA_KEY
 
@@ -123,3 +126,72 @@ def test_unreadable_notebook_is_a_failure_and_the_others_run(tmp_path):
     assert "FAILED 96_broken.ipynb, before its first cell: cannot read the notebook" in done.stderr
     assert json.loads((out / "results.json").read_text()) == {"97_good": {"z": 3}}
     assert json.loads((out / "status.json").read_text())["96_broken"]["status"] == "failed"
+
+
+# ---------------------------------------------------------------- issue 27: nothing from an earlier run survives
+
+
+def test_an_unreadable_notebook_removes_the_copies_of_its_earlier_run(tmp_path):
+    nb = tmp_path / "98_later_broken.ipynb"
+    out = tmp_path / "build"
+    for folder, name in (("notebooks", nb.name), ("html", "98_later_broken.html")):
+        (out / folder).mkdir(parents=True, exist_ok=True)
+        (out / folder / name).write_text("earlier run: figure 0.999")
+    (out / "results.json").write_text('{"98_later_broken": {"old": 0.999}, "00_gone": {"x": 1}}')
+    nb.write_text("{ not json")
+    done = _run("--out", str(out), str(nb))
+    assert done.returncode == 1
+    assert not (out / "notebooks" / nb.name).exists() and not (out / "html" / "98_later_broken.html").exists()
+    assert json.loads((out / "results.json").read_text()) == {}  # replaced whole: no earlier notebook's figures
+    assert set(json.loads((out / "status.json").read_text())) == {"98_later_broken"}
+    assert not list(out.glob(".*.tmp"))  # the atomic writes leave no temporary file
+
+
+def test_json_files_are_replaced_atomically(tmp_path, monkeypatch):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("run_notebooks", RUNNER)
+    runner = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "run_notebooks", runner)  # dataclasses look their module up
+    spec.loader.exec_module(runner)
+    target = tmp_path / "status.json"
+    target.write_text('{"old": 1}')
+    replaced = []
+    monkeypatch.setattr(runner.os, "replace", lambda src, dst: replaced.append((Path(src), Path(dst))))
+    runner.write_json(target, {"new": 2})  # the write goes to a temporary file; only os.replace touches target
+    assert target.read_text() == '{"old": 1}'
+    (source, destination), = replaced
+    assert destination == target and source.parent == target.parent and json.loads(source.read_text()) == {"new": 2}
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_an_interrupted_run_is_marked_interrupted_with_its_signal(tmp_path, signum):
+    started = tmp_path / "started"
+    slow, after = tmp_path / "81_slow.ipynb", tmp_path / "82_after.ipynb"
+    _write(slow, ["from course_utils.report import Report\nr = Report('81_slow')\nr.record('a', 1)",
+                  f"import pathlib, time\npathlib.Path({str(started)!r}).write_text('x')\ntime.sleep(120)", "r"])
+    _write(after, ["from course_utils.report import Report\nr = Report('82_after')\nr.record('b', 2)", "r"])
+    out = tmp_path / "build"
+    process = subprocess.Popen([sys.executable, str(RUNNER), "--out", str(out), str(slow), str(after)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not started.exists():
+            assert process.poll() is None and time.monotonic() < deadline, "the notebook never reached its cell"
+            time.sleep(0.2)
+        status = json.loads((out / "status.json").read_text())  # while it runs
+        assert status == {"81_slow": {"status": "running"}, "82_after": {"status": "pending"}}
+        process.send_signal(signum)
+        stdout, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    name = signal.Signals(signum).name
+    assert process.returncode == 128 + signum, stderr
+    status = json.loads((out / "status.json").read_text())
+    assert status["81_slow"]["status"] == "interrupted" and status["81_slow"]["signal"] == name
+    assert status["81_slow"]["error"] == f"interrupted by {name}" and status["81_slow"]["cell"] == 2
+    assert status["82_after"] == {"status": "not run"}
+    assert json.loads((out / "results.json").read_text()) == {}
+    assert "AssertionError" not in stderr and f"Interrupted by {name}; not run: 82_after." in stderr
+    assert "81_slow                  INTERRUPTED" in stdout

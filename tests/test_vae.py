@@ -396,3 +396,54 @@ def test_no_public_object_passes_the_probes_of_notebook_03():
             assert compare(want, got, check.rtol, check.atol) != "", f"{name} passes the check {check.id}"
     assert tried > 0
     plt.close("all")
+
+
+# ----------------------------------------------------------------------------- issue 27: no silent wrong answer
+
+
+@pytest.mark.parametrize("pixels", [np.array([[0, 128, 255]]), np.array([[-0.5, 0.2, 0.9]])])
+def test_binarize_refuses_values_outside_0_1(pixels):
+    with pytest.raises(ValueError, match=r"x must hold grey levels in \[0, 1\].*every pixel above 1 would become 1"):
+        V.binarize(pixels)
+    with pytest.raises(ValueError, match=r"grey levels in \[0, 1\]"):
+        V.make_dataset(pixels.astype(np.float32), 1, binarize=True)
+
+
+def test_binarize_names_pixels_0_255():
+    with pytest.raises(ValueError, match=r"got values in \[0, 255\].*Pixels 0\.\.255\? Divide by 255 first"):
+        V.binarize(np.array([[0, 255]], np.uint8))
+
+
+def test_batch_larger_than_the_data_with_drop_remainder_is_refused(tiny_images):
+    with pytest.raises(ValueError, match=r"batch_size=512 is larger than the 256 examples of x, and "
+                                         r"drop_remainder=True .* nothing trained"):
+        V.make_dataset(tiny_images, 512, drop_remainder=True)
+    assert len(list(V.make_dataset(tiny_images, 512))) == 1  # without drop_remainder: one smaller batch
+
+
+def test_an_epoch_without_a_batch_is_an_error(tiny_images):
+    from course_utils.training import EmptyEpochError
+
+    empty = tf.data.Dataset.from_tensor_slices(tiny_images).batch(512, drop_remainder=True)
+    with pytest.raises(EmptyEpochError, match=r"Training the VAE: epoch 1 ran on no batch at all.*drop_remainder"):
+        V.fit_vae(_model(), empty, epochs=2)
+
+
+def test_nan_in_the_training_data_is_refused_or_stops_training(tiny_images):
+    from course_utils.training import NonFiniteLossError
+
+    bad = tiny_images.copy()
+    bad[3, 0, 0] = np.nan
+    with pytest.raises(ValueError, match=r"x holds NaN or infinite values in 1 of its 256 examples \(the first is "
+                                         r"row 3\)"):
+        V.make_dataset(bad, 32)
+    dataset = tf.data.Dataset.from_tensor_slices(bad).batch(32)  # a pipeline the kit did not check
+    with pytest.raises(NonFiniteLossError, match=r"Training the VAE stopped at epoch 1: the loss is nan\. "
+                                                 r"Likely cause: NaN or infinite values in the training data"):
+        V.fit_vae(_model(), dataset, epochs=5)
+
+
+@pytest.mark.parametrize("latent_dim", [0, -2, 2.5, True])
+def test_latent_dim_must_be_a_positive_whole_number(latent_dim):
+    with pytest.raises(ValueError, match=r"latent_dim must be a whole number >= 1 .*got"):
+        _model(latent=latent_dim)

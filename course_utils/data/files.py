@@ -37,6 +37,22 @@ def course_dir() -> Path:
     return next((c for c in candidates if c.is_dir()), candidates[0])
 
 
+def checked_course_dir() -> Path:
+    """:func:`course_dir`, where the loaders look for course files: a ``$COURSE_KIT_COURSE_DIR`` that names no
+    folder is a :class:`DataUnavailableError` (naming the variable and the folder), never a silent switch to
+    the kit's stand-ins."""
+    folder = course_dir()
+    env = os.environ.get(COURSE_DIR_ENV)
+    if env and not folder.is_dir():
+        state = "is a file, not a folder" if folder.exists() else "does not exist"
+        raise DataUnavailableError(
+            f"{COURSE_DIR_ENV} is set to {env!r}, which {state}. Set {COURSE_DIR_ENV} to the folder that holds "
+            f"the course files, or unset it (unset {COURSE_DIR_ENV}) to use data/course/ or, where a file is "
+            "missing there, the kit's stand-in."
+        )
+    return folder
+
+
 def display_path(path: Path) -> str:
     """A path relative to the repository where possible, so that printed sources match across machines."""
     try:
@@ -55,7 +71,7 @@ def course_file(path: str | os.PathLike | None, filename: str) -> Path | None:
                 f"out to use {course_dir() / filename} if present, else the kit's own source."
             )
         return path
-    candidate = course_dir() / filename
+    candidate = checked_course_dir() / filename
     return candidate if candidate.is_file() else None
 
 

@@ -43,7 +43,7 @@ from sklearn.utils import Bunch
 
 from .cache import PREFETCH_COMMAND, cache_dir, fetch, sha256_of
 from .errors import DataShapeError, DataUnavailableError
-from .files import COURSE_DIR_ENV, course_dir, course_file, display_path, read_npz
+from .files import COURSE_DIR_ENV, checked_course_dir, course_dir, course_file, display_path, read_npz
 from .registry import MNIST, RACCOON
 from .synthetic import FIRE_EVACUATION_BOUNDS, make_fire_evacuation, make_pca_dataset, make_pedestrian_trajectories
 
@@ -93,6 +93,21 @@ def _step_ratio(table: np.ndarray) -> float:
     if not np.any(moving):
         return float("nan")
     return float(np.median(np.abs(np.diff(table[:, moving], axis=0)).mean(axis=0) / spread[moving]))
+
+
+def _index_columns(table: np.ndarray) -> list[int]:
+    """Columns (0-based) that count rather than move: never decreasing (or never increasing), not constant,
+    and whole numbers or evenly spaced, like a row index, a time-step counter or a time in seconds."""
+    found = []
+    for j, column in enumerate(table.T):
+        step = np.diff(column)
+        if np.ptp(column) == 0 or not (np.all(step >= 0) or np.all(step <= 0)):
+            continue
+        whole = np.array_equal(column, np.round(column))
+        even = np.allclose(step, step.mean(), rtol=1e-6, atol=1e-9 * np.abs(column).max())
+        if whole or even:
+            found.append(j)
+    return found
 
 
 def load_pca_dataset(path: str | os.PathLike | None = None, seed: int = 0) -> Bunch:
@@ -149,6 +164,18 @@ def load_pedestrians(path: str | os.PathLike | None = None, seed: int = 0) -> Bu
         what = (f"T >= {PEDESTRIAN_MIN_STEPS} rows (time steps) x 2P columns (x1 y1 ... xP yP), e.g. 1000 x 30, "
                 "positions in metres")
         data = _read_table(file, None, what)
+        index = _index_columns(data)
+        if index:
+            first = ", ".join(f"{v:g}" for v in data[:3, index[0]])
+            extra = len(index) // 2
+            counted = ("" if data.shape[1] % 2 else
+                       f" (read as such, they would add {extra} pedestrian{'s' * (extra > 1)})")
+            raise DataShapeError(
+                f"{file}: column(s) {', '.join(str(j + 1) for j in index)} of its {data.shape[1]} count up or "
+                f"down in whole or evenly spaced numbers (column {index[0] + 1}: {first}, ...): index or time "
+                f"columns, not pedestrian coordinates{counted}. Expected "
+                f"{what}. Save it without them: np.savetxt(file, np.delete(np.loadtxt(file), {index}, axis=1))."
+            )
         if data.shape[1] % 2 or data.shape[0] < PEDESTRIAN_MIN_STEPS:
             problem = "an odd number of columns" if data.shape[1] % 2 else "too few rows"
             raise DataShapeError(f"{file} has shape {data.shape} ({problem}); expected {what}.")
@@ -183,6 +210,10 @@ FIRE_CRITICAL_COUNT = 100
 
 FIRE_POSITION_MARGIN = 0.1
 """Course positions must lie within the building's bounds widened by this fraction of their extent."""
+FIRE_SMALL_UNITS = 0.25
+"""Course positions must not all lie in the corner of the floor plan within this fraction of its width and depth
+from the origin: positions in kilometres (x up to 0.19) or scaled to [0, 1] lie inside the bounds, but all in
+that corner, where people in corridors across the whole building never all are."""
 
 
 def _read_positions(path: Path) -> np.ndarray:
@@ -191,6 +222,18 @@ def _read_positions(path: Path) -> np.ndarray:
     mx, my = FIRE_POSITION_MARGIN * (x1 - x0), FIRE_POSITION_MARGIN * (y1 - y0)
     what = (f"a .npy array of shape (n, 2), float positions (x, y) in metres, x in about [{x0:g}, {x1:g}] and "
             f"y in about [{y0:g}, {y1:g}]")
+    try:
+        with open(path, "rb") as stream:
+            head = stream.read(6)
+    except OSError as exc:
+        raise DataShapeError(f"{path} cannot be read ({exc}); expected {what}.") from exc
+    if head != b"\x93NUMPY" and not head.startswith(b"PK"):  # neither .npy nor an .npz (zip) archive
+        kind = "a text file" if head and all(32 <= b < 127 or b in b"\t\r\n" for b in head) else "another format"
+        state = "it is empty" if not head else f"it does not start with NumPy's header (it looks like {kind})"
+        raise DataShapeError(
+            f"{path} is not a NumPy .npy file: {state}; "
+            f"expected {what}. If it is a table of numbers, save it as .npy: np.save(path, np.loadtxt(path_of_text))."
+        )
     try:
         positions = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
@@ -214,6 +257,14 @@ def _read_positions(path: Path) -> np.ndarray:
                 f"([{lo:g}, {hi:g}] give or take {margin:g} m); expected {what}. Are the columns swapped "
                 "(x first, then y) or the units not metres?"
             )
+    corner = (x0 + FIRE_SMALL_UNITS * (x1 - x0), y0 + FIRE_SMALL_UNITS * (y1 - y0))
+    if high[0] < corner[0] and high[1] < corner[1]:
+        raise DataShapeError(
+            f"{path}: every position lies in the corner x <= {high[0]:g}, y <= {high[1]:g} of the building "
+            f"([{x0:g}, {x1:g}] x [{y0:g}, {y1:g}] m; none beyond x = {corner[0]:g} or y = {corner[1]:g}); expected "
+            f"{what}. Are they in other units (kilometres, or scaled to [0, 1])? Save them in metres: undo the "
+            "scaling, or multiply kilometres by 1000."
+        )
     return positions.astype(np.float64)
 
 
@@ -222,7 +273,7 @@ def _fire_course_files(path: str | os.PathLike | None) -> tuple[Path, Path] | No
 
     Returns ``None`` when no folder was given and the course folder holds neither file.
     """
-    folder = course_dir() if path is None else Path(path).expanduser()
+    folder = checked_course_dir() if path is None else Path(path).expanduser()
     if path is not None and not folder.is_dir():
         raise DataUnavailableError(
             f"{folder} is not a folder. Pass the folder that holds {FIRE_TRAIN_FILE} and {FIRE_TEST_FILE}, "

@@ -27,7 +27,7 @@ import pandas as pd
 from sklearn.utils import Bunch
 
 from .errors import DataShapeError, DataUnavailableError
-from .files import course_dir
+from .files import checked_course_dir, course_dir
 
 if TYPE_CHECKING:
     from .faces import Detector
@@ -237,7 +237,7 @@ def load_rafd(path: str | os.PathLike | None = None, standin: bool = True, progr
         The folder holds no image file.
     """
     explicit = path if path is not None else os.environ.get(RAFD_DIR_ENV)
-    folder = Path(explicit).expanduser() if explicit else course_dir() / "rafd"
+    folder = Path(explicit).expanduser() if explicit else checked_course_dir() / "rafd"
     if explicit or folder.is_dir() or not standin:
         paths = list_images(folder)
         return Bunch(filenames=paths, folder=folder, source_kind="course file", generation_seconds=0.0,

@@ -60,6 +60,7 @@ def diffusion_eigenpairs(T: np.ndarray, sqrt_q: np.ndarray, epsilon: float, n_ei
     ``lambda_l = a_l ** (1 / (2 eps))`` (L + 1,) and ``phi_l = v_l / sqrt_q`` as columns (N, L + 1), each
     column's sign fixed by :func:`course_utils.dmaps.fix_signs`.
     """
+    _check_epsilon(epsilon)
     T = np.asarray(T, dtype=np.float64)
     n = len(T)
     a, V = scipy.linalg.eigh((T + T.T) / 2, subset_by_index=[n - n_eigenfunctions - 1, n - 1])
@@ -114,6 +115,19 @@ class DiffusionMap:
         if not 1 <= n_components <= self.n_eigenfunctions:
             raise ValueError(f"n_components must be in [1, {self.n_eigenfunctions}]; got {n_components}.")
         return self.eigenfunctions[:, 1 : n_components + 1]
+
+
+def _check_epsilon(epsilon: float) -> float:
+    """``epsilon`` as a float; anything but a positive, finite number is a ValueError naming it.
+
+    ``epsilon < 0`` turns the kernel into ``exp(+D**2 / |eps|)`` (eigenvalues above 1), ``epsilon = 0`` divides by 0.
+    """
+    if isinstance(epsilon, bool) or not (isinstance(epsilon, int | float | np.number) and np.isfinite(epsilon)
+                                         and epsilon > 0):
+        raise ValueError(f"epsilon must be a positive, finite kernel scale (W = exp(-D**2 / epsilon)); "
+                         f"got {epsilon!r}. Leave it out for the lecture's default, "
+                         f"{DIAMETER_FRACTION:.0%} of the data set's diameter.")
+    return float(epsilon)
 
 
 def _check_data(X: np.ndarray, n_eigenfunctions: int) -> np.ndarray:
@@ -225,11 +239,8 @@ def fit_diffusion_map(X: np.ndarray, n_eigenfunctions: int = 10, epsilon: float 
         raise ValueError(f"n_eigenfunctions must be in [1, {len(X) - 2}] for {len(X)} samples (at most N - 2); got "
                          f"{n_eigenfunctions}."
                          f"{' Ask for fewer eigenfunctions or pass more samples.' if n_eigenfunctions > 1 else ''}")
-    if epsilon is not None and not (isinstance(epsilon, int | float | np.number) and np.isfinite(epsilon)
-                                    and epsilon > 0):
-        raise ValueError(f"epsilon must be a positive, finite kernel scale (W = exp(-D**2 / epsilon)); "
-                         f"got {epsilon!r}. Leave it out for the lecture's default, "
-                         f"{DIAMETER_FRACTION:.0%} of the data set's diameter.")
+    if epsilon is not None:
+        _check_epsilon(epsilon)
     if not (isinstance(cutoff, int | float | np.number) and cutoff > 0):  # np.inf is allowed: no cutoff
         raise ValueError(f"cutoff must be > 0 (the kernel radius in units of sqrt(epsilon); np.inf keeps every "
                          f"pair); got {cutoff!r}.")
@@ -259,7 +270,9 @@ def dense_diffusion_map(X: np.ndarray, n_eigenfunctions: int = 10, epsilon: floa
     alpha = normalization_alpha(alpha)
     X = _check_data(X, n_eigenfunctions)
     D = squareform(pdist(X))
-    eps = DIAMETER_FRACTION * D.max() if epsilon is None else float(epsilon)
+    eps = DIAMETER_FRACTION * D.max() if epsilon is None else _check_epsilon(epsilon)
+    if eps <= 0:
+        raise ValueError(f"All {len(X)} samples of X are the same point: a diffusion map needs distinct samples.")
     W = np.exp(-(D**2) / eps)
     T, sqrt_q = _normalize(W, alpha)
     n = len(X)

@@ -49,8 +49,16 @@ def reconstruct(X: np.ndarray, n_components: int) -> np.ndarray:
 
 
 def lost_energy(singular_values: np.ndarray, n_components: int) -> float:
-    """Share of the energy lost when only the first ``n_components`` components are kept."""
+    """Share of the energy lost when only the first ``n_components`` components are kept.
+
+    ``n_components`` must be a whole number in ``[0, len(singular_values)]``: a negative one would count from
+    the end (NumPy's indexing) and return a number that means nothing.
+    """
     energies = np.asarray(singular_values, dtype=float) ** 2
+    if (isinstance(n_components, bool) or not isinstance(n_components, int | np.integer)
+            or not 0 <= n_components <= len(energies)):
+        raise ValueError(f"n_components must be a whole number in [0, {len(energies)}] (how many components are "
+                         f"kept); got {n_components!r}.")
     return float(energies[n_components:].sum() / energies.sum())
 
 

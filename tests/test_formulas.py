@@ -1,0 +1,154 @@
+"""Formulas against independent computations, so that a one-line change of the maths fails a test.
+
+Each test recomputes a quantity another way (TFP's analytic KL, a hand-written log-mean-exp with the same
+draws, a degenerate model whose bound is known exactly, the weight and the sampling of the triplet term, the
+leak check's sign rule and the graders' tolerances) instead of checking a property that a wrong formula
+shares (KL >= 0, IWAE >= ELBO, ...).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from course_utils import vae as V
+from course_utils.instructor.checks import FunctionCheck, ResultCheck, as_arrays, compare
+from course_utils.instructor.leaks import _same, _substantive
+from course_utils.instructor.reference.landmark_vae import build_conditional_networks
+from course_utils.landmark_vae import build_landmark_vae, kl_per_dimension
+
+keras, tf, tfd = V.keras, V.tf, V.tfd
+
+
+def _vae(latent=3, shape=(6,), likelihood="gaussian", seed=0):
+    keras.utils.set_random_seed(seed)
+    return V.build_vae(shape, latent, likelihood=likelihood, encoder_hidden=(8,), decoder_hidden=(8,), seed=seed,
+                       jit_compile=False)
+
+
+@pytest.fixture(scope="module")
+def points():
+    return np.random.default_rng(0).normal(size=(40, 6)).astype(np.float32) * 2.0  # codes far from N(0, I)
+
+
+def _kl_tfp(z_mean, z_log_var):
+    """KL(N(mu, sigma^2) || N(0, 1)) per example and dimension, by TFP (not the closed form under test)."""
+    q = tfd.Normal(z_mean, tf.exp(0.5 * z_log_var))
+    return tfd.kl_divergence(q, tfd.Normal(0.0, 1.0)).numpy()
+
+
+def test_kl_per_dimension_is_tfps_kl(points):
+    model = _vae()
+    z_mean, z_log_var = V.encode(model, points)
+    assert np.ptp(z_log_var) > 0.05  # a non-trivial posterior: log sigma^2 != 0, so sign errors show
+    np.testing.assert_allclose(kl_per_dimension(model, points), _kl_tfp(z_mean, z_log_var).mean(axis=0),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_vae_kl_term_is_tfps_kl_summed_over_dimensions(points):
+    model = _vae()
+    z_mean, z_log_var = V.encode(model, points)
+    _, kl = model.terms(points)
+    np.testing.assert_allclose(kl.numpy(), _kl_tfp(z_mean, z_log_var).sum(axis=1), rtol=1e-5, atol=1e-6)
+
+
+def _log_mean_exp(a, axis=0):
+    top = np.max(a, axis=axis, keepdims=True)
+    return np.squeeze(top, axis=axis) + np.log(np.mean(np.exp(a - top), axis=axis))
+
+
+def test_iwae_is_the_log_mean_exp_of_the_same_weights(points):
+    model, k, seed = _vae(), 7, 3
+    got = V.bounds(model, points, k=k, seed=seed, batch_size=len(points))
+    generator = keras.random.SeedGenerator(seed)  # the same draws as bounds' single batch
+    q = V.posterior(*model.encoder(points))
+    z = V.sample_posterior(q, generator, k).numpy()  # (k, n, latent)
+    params = model.decoder(z.reshape(-1, model.latent_dim))
+    log_px = model.likelihood.distribution(params).log_prob(np.concatenate([points] * k)).numpy().reshape(k, -1)
+    log_pz = tfd.Normal(0.0, 1.0).log_prob(z).numpy().sum(axis=-1)
+    mean, std = (t.numpy() for t in (q.mean(), q.stddev()))
+    log_qz = tfd.Normal(mean, std).log_prob(z).numpy().sum(axis=-1)
+    log_w = log_px + log_pz - log_qz
+    assert got.iwae == pytest.approx(float(_log_mean_exp(log_w).mean()), rel=1e-5)
+    assert got.elbo == pytest.approx(float(log_w.mean()), rel=1e-5)
+
+
+def test_iwae_of_constant_weights_is_that_constant_whatever_k(points):
+    """Posterior = prior and a decoder that ignores z: every log-weight is log p(x | b), so ELBO = IWAE exactly
+    (without its -log k, the IWAE would be log k too high)."""
+    model = _vae()
+    for network in (model.encoder, model.decoder):
+        network.set_weights([np.zeros_like(w) for w in network.get_weights()])
+    scale = model.likelihood.scale  # the Gaussian likelihood's fixed standard deviation; its mean is 0 here
+    expected = float(tfd.Normal(0.0, scale).log_prob(points).numpy().sum(axis=1).mean())
+    for k in (1, 5, 40):
+        got = V.bounds(model, points, k=k, seed=0)
+        assert got.iwae == pytest.approx(expected, rel=1e-5) and got.elbo == pytest.approx(expected, rel=1e-5)
+
+
+def _model3(weight, samples=10, loss=None):
+    keras.utils.set_random_seed(0)
+    return build_landmark_vae(6, model=3, latent_dim=2, encoder_hidden=(8,), decoder_hidden=(8,), dropout=0.0,
+                              networks=build_conditional_networks, triplet_weight=weight,
+                              n_triplet_samples=samples, triplet_loss=loss or _mean_gap)
+
+
+def _mean_gap(z_ref, z_pos, z_neg, variance):
+    """A simple stand-in triplet loss: mean of |z_ref - z_pos|^2 - |z_ref - z_neg|^2, divided by the variance."""
+    gap = tf.reduce_sum((z_ref - z_pos) ** 2, axis=-1) - tf.reduce_sum((z_ref - z_neg) ** 2, axis=-1)
+    return tf.reduce_mean(gap) / variance
+
+
+def _aux(points):
+    x, c = tf.constant(points[:10]), tf.constant(points[10:20])
+    return (x, c, tf.constant(points[20:30]), c, tf.constant(points[30:40]), c)
+
+
+def test_triplet_term_is_weighted_and_zero_at_weight_zero(points):
+    faces, neutral = points[:40], points[::-1].copy()
+    triplets = np.array([[0, 1, 2], [3, 4, 5], [6, 7, 30], [8, 20, 9]])
+    plain = _model3(1.0)
+    z = V.encode(plain, faces, condition=neutral)[0]
+    by_hand = float(_mean_gap(z[triplets[:, 0]], z[triplets[:, 1]], z[triplets[:, 2]], plain.topological_variance))
+    assert plain.triplet_term(faces, triplets, condition=neutral) == pytest.approx(by_hand, rel=1e-5)
+    assert _model3(2.5).triplet_term(faces, triplets, condition=neutral) == pytest.approx(2.5 * by_hand, rel=1e-5)
+    assert _model3(0.0).triplet_term(faces, triplets, condition=neutral) == 0.0
+    assert float(_model3(0.0).extra_loss(_aux(points))) == 0.0
+    one, three = float(_model3(1.0).extra_loss(_aux(points))), float(_model3(3.0).extra_loss(_aux(points)))
+    assert one != 0.0 and three == pytest.approx(3.0 * one, rel=1e-5)  # same seed, same draws
+
+
+def test_triplet_codes_are_sampled_from_the_posterior(points):
+    model = _model3(1.0, samples=4000)
+    x, c = tf.constant(points[:3]), tf.constant(points[3:6])
+    z_mean, z_log_var = (t.numpy() for t in model.encoder([x, c]))
+    codes = model._sample_codes(x, c, training=False).numpy().reshape(4000, 3, 2)
+    np.testing.assert_allclose(codes.mean(axis=0), z_mean, atol=0.06 * np.exp(0.5 * z_log_var).max())
+    np.testing.assert_allclose(codes.std(axis=0), np.exp(0.5 * z_log_var), rtol=0.06)
+
+
+def test_leak_match_allows_column_signs_only_for_matrices():
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(20, 3))
+    flipped = vectors * np.array([1.0, -1.0, 1.0])
+    assert _same(vectors, flipped, 1e-6, 0.0)  # eigenvectors are defined up to sign, column by column
+    assert _same(vectors, vectors + 1e-9, 1e-6, 1e-9)
+    assert not _same(vectors, vectors + 1e-3, 1e-6, 1e-9)
+    values = rng.normal(size=20)
+    assert not _same(values, -values, 1e-6, 0.0)  # a vector of numbers is not up to sign
+    assert not _same(vectors, -vectors[::-1], 1e-6, 0.0)
+    assert _substantive(values, [vectors]) and not _substantive(values, [values]) and not _substantive(np.ones(5), [])
+
+
+@pytest.mark.parametrize("relative", [3e-6, 1e-4])
+def test_graders_default_tolerance_is_one_in_a_million(relative):
+    want = [np.array([1.0, 2.0, 3.0])]
+    assert compare(want, [want[0] * (1 + 5e-7)], FunctionCheck.rtol, FunctionCheck.atol) == ""
+    assert "max abs difference" in compare(want, [want[0] * (1 + relative)], FunctionCheck.rtol, FunctionCheck.atol)
+    check = FunctionCheck("f", "f", lambda rng: [(1,)], lambda x: 2.0 * x)
+    assert (check.rtol, check.atol) == (1e-6, 1e-9)
+    assert not check.score([2.0], [{"value": as_arrays(2.0 * (1 + relative))}]).passed
+    assert check.score([2.0], [{"value": as_arrays(2.0 * (1 + 5e-7))}]).passed
+    result = ResultCheck("r", "a")
+    assert not result.score({"a": 0.5}, {"a": 0.5 * (1 + relative)}).passed
+    assert result.score({"a": 0.5}, {"a": 0.5 * (1 + 5e-7)}).passed
