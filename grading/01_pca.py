@@ -63,32 +63,82 @@ def _fix_component_signs(values: list[np.ndarray]) -> list[np.ndarray]:
     return [values[0], components * signs[:, None], values[2], values[3]]
 
 
+def _uncentred_directions(case: tuple, got: list, want: list) -> bool:
+    directions = np.linalg.svd(case[0], full_matrices=False)[2]
+    return np.shape(got[1]) == directions.shape and np.allclose(np.abs(got[1]), np.abs(directions), atol=1e-6)
+
+
+HINTS_FIT_PCA = (
+    (_uncentred_directions, "The directions are those of the uncentred data: did you subtract the column means "
+                            "before the SVD?"),
+    (lambda case, got, want: np.allclose(got[3], want[2] / np.sum(want[2])),
+     "The energies are proportional to the singular values: a component's energy is its squared singular value."),
+    (lambda case, got, want: np.shape(got[1]) == (len(case[0]), len(want[2])) != np.shape(want[1]),
+     "`components` has one row per data point: the principal directions are the rows of V^T (right singular "
+     "vectors), not the columns of U."),
+)
+HINTS_RECONSTRUCT = (
+    (lambda case, got, want: np.allclose(got[0] + case[0].mean(axis=0), want[0], atol=1e-6),
+     "The reconstruction is off by the column means: add the mean back after projecting."),
+    (lambda case, got, want: case[1] < case[0].shape[1] and np.allclose(got[0], case[0], atol=1e-6),
+     "The reconstruction equals X: keep only the first n_components directions."),
+)
+HINTS_LOST = (
+    (lambda case, got, want: np.isclose(got[0], np.sum(case[0][case[1]:]) / np.sum(case[0])),
+     "The loss is computed from the singular values themselves: the energies are their squares."),
+    (lambda case, got, want: np.isclose(got[0], 1 - want[0]), "This is the share of the energy kept, not lost."),
+)
+HINTS_RANK = (
+    (lambda case, got, want: int(got[0]) == int(want[0]) + 1,
+     "One component more than needed: return the first L whose loss is below the threshold."),
+)
+
 CHECKS = [
-    FunctionCheck("fit_pca", "fit_pca", _matrices, fit_pca, points=3, rtol=1e-6, atol=1e-8,
+    FunctionCheck("fit_pca", "fit_pca", _matrices, fit_pca, points=3, rtol=1e-6, atol=1e-8, hints=HINTS_FIT_PCA,
+                  returns=("mean", "components", "singular_values", "energies"),
                   normalize=_fix_component_signs, leak_parts=(1, 2, 3),  # the column means are no answer
                   description="mean, principal directions (up to sign), singular values and energies"),
     FunctionCheck("reconstruct", "reconstruct", _reconstructions, reconstruct, points=3, rtol=1e-6, atol=1e-8,
-                  edge=lambda X, L: L in (0, X.shape[1]),
+                  edge=lambda X, L: L in (0, X.shape[1]), uses={"fit_pca": (fit_pca, lambda X, L: [(X,)])},
+                  hints=HINTS_RECONSTRUCT, returns=("reconstruction",),
                   description="best rank-L approximation in the original coordinates"),
-    FunctionCheck("lost_energy", "lost_energy", _spectra, lost_energy, points=2,
+    FunctionCheck("lost_energy", "lost_energy", _spectra, lost_energy, points=2, hints=HINTS_LOST,
+                  returns=("lost share",),
                   edge=lambda s, L: L in (0, len(s)),
                   description="energy share lost by a rank-L truncation, on random spectra"),
     FunctionCheck("smallest_rank_below", "smallest_rank_below", _thresholds, smallest_rank_below, points=2,
                   edge=lambda s, max_loss: smallest_rank_below(s, max_loss) == 1,
+                  uses={"lost_energy": (lost_energy, lambda s, max_loss: [(s, L) for L in range(len(s) + 1)])},
+                  hints=HINTS_RANK, returns=("L",),
                   description="smallest L whose loss is strictly below a threshold"),
-    ResultCheck("pca_dataset_pc1_energy", "pca_dataset_pc1_energy", points=1, rtol=1e-4),
-    ResultCheck("raccoon_recon_L50_rmse", "raccoon_recon_L50_rmse", points=1, rtol=1e-4),
-    ResultCheck("raccoon_loss_L10", "raccoon_loss_L10", points=1, rtol=1e-4),
-    ResultCheck("raccoon_L_below_1pct", "raccoon_L_below_1pct", points=1),
-    ResultCheck("pedestrians_loss_2pc", "pedestrians_loss_2pc", points=1, rtol=1e-4),
-    ResultCheck("pedestrians_loss_3pc", "pedestrians_loss_3pc", points=1, rtol=1e-3, atol=1e-6),
+    ResultCheck("pca_dataset_pc1_energy", "pca_dataset_pc1_energy", points=1, rtol=1e-4, depends_on=("fit_pca",),
+                description="energy share of the first component of the 2-D data set"),
+    ResultCheck("raccoon_recon_L50_rmse", "raccoon_recon_L50_rmse", points=1, rtol=1e-4,
+                depends_on=("fit_pca", "reconstruct"),
+                description="RMS pixel error of the raccoon reconstructed from 50 components"),
+    ResultCheck("raccoon_loss_L10", "raccoon_loss_L10", points=1, rtol=1e-4, depends_on=("fit_pca", "lost_energy"),
+                description="energy the raccoon loses with 10 components"),
+    ResultCheck("raccoon_L_below_1pct", "raccoon_L_below_1pct", points=1,
+                depends_on=("fit_pca", "lost_energy", "smallest_rank_below"),
+                description="smallest number of components that loses less than 1 % of the raccoon's energy"),
+    ResultCheck("pedestrians_loss_2pc", "pedestrians_loss_2pc", points=1, rtol=1e-4,
+                depends_on=("fit_pca", "lost_energy"), description="energy of the trajectories lost with 2 components"),
+    ResultCheck("pedestrians_loss_3pc", "pedestrians_loss_3pc", points=1, rtol=1e-3, atol=1e-6,
+                depends_on=("fit_pca", "lost_energy"), description="energy of the trajectories lost with 3 components"),
 ]
 
 # Deliberate bugs for tools/grade_demo.py: exact (old, new) replacements in the instructor notebook.
 DEMO_BUGS = {
+    "fit_pca_without_centring": [("np.linalg.svd(X - mean, full_matrices=False)",
+                                  "np.linalg.svd(X, full_matrices=False)")],
     "fit_pca_energy_not_squared": [("energies = s**2 / np.sum(s**2)", "energies = s / np.sum(s)")],
+    "fit_pca_u_for_v": [("_, s, Vt = np.linalg.svd(X - mean, full_matrices=False)",
+                         "Vt, s, _ = np.linalg.svd(X - mean, full_matrices=False)")],
+    "reconstruct_all_components": [("V = components[:n_components]", "V = components")],
     "reconstruct_forgets_mean": [("return mean + (X - mean) @ V.T @ V", "return (X - mean) @ V.T @ V")],
     "lost_energy_not_squared": [("energies = np.asarray(singular_values, dtype=float) ** 2",
                                  "energies = np.asarray(singular_values, dtype=float)")],
     "smallest_rank_off_by_one": [("            return L\n", "            return L + 1\n")],
+    "lost_energy_kept_share": [("return float(energies[n_components:].sum() / energies.sum())",
+                                "return float(energies[:n_components].sum() / energies.sum())")],
 }

@@ -22,6 +22,8 @@ from course_utils.instructor.checks import (
     as_arrays,
     compare,
     load_checks,
+    not_charged_again,
+    substituted,
     written_answer_results,
 )
 from course_utils.instructor.datasets import warm_cache
@@ -29,7 +31,7 @@ from course_utils.instructor.edition import build_edition
 from course_utils.instructor.grade import Limits, grade_folder, grades_table, run_notebook
 from course_utils.instructor.leaks import find_leaks
 from course_utils.instructor.release import cell_source
-from course_utils.instructor.sandbox import decode_inputs, encode_inputs
+from course_utils.instructor.sandbox import decode_inputs, encode_inputs, helpers_for
 from tests.conftest import GOOD, TINY_CHECKS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -261,21 +263,25 @@ def test_hidden_checks_agree_with_the_instructor_solution_and_fail_the_stub(path
             exec(text if version == "solution" else R.strip_regions(text), namespace)  # noqa: S102
         namespaces[version] = namespace
     assert suite.function_checks, f"{path.name} has no function check"
+    all_cases = suite.cases(0)  # the grader's seeds (grade.grading_job's default), check by check
     for check in suite.function_checks:
-        cases = check.make_cases(0)
+        cases = all_cases[check.id]
         expected = check.expected(cases)  # through the probe, with the cases' weights
 
         def call(version, case, check=check):
             student = namespaces[version][check.function]
             return student(*case) if check.probe is None else check.probe(student, *case)
 
-        # The cases travel into the sandbox as JSON and .npz (no pickle): what the child decodes is what it calls.
-        payload = encode_inputs({check.id: {"function": check.function, "cases": cases, "probe": check.probe}})
-        cases = decode_inputs(io.BytesIO(payload).read)[check.id]["cases"]
-        outcomes = [{"value": as_arrays(call("solution", case))} for case in cases]
-        assert check.score(expected, outcomes).passed, check.id
+        # The cases travel into the sandbox as JSON and .npz (no pickle): what the child decodes is what it calls,
+        # with the reference helpers (answer tables, substitutes) the child gives the student's function.
+        payload = encode_inputs({check.id: check.phase2_input(cases)})
+        decoded = decode_inputs(io.BytesIO(payload).read)[check.id]
+        with substituted(namespaces["solution"], helpers_for(decoded, namespaces["solution"])):
+            outcomes = [{"value": as_arrays(call("solution", case))} for case in decoded["cases"]]
+        result = check.score(expected, outcomes)
+        assert result.passed, (check.id, result.reason)
         with pytest.raises(NotImplementedError):
-            call("stub", cases[0])
+            call("stub", decoded["cases"][0])
 
 
 # ----------------------------------------------------------------------------- grading notebook 01 end to end
@@ -524,3 +530,66 @@ def test_no_released_function_reproduces_a_reference_answer(release_dir):
 def test_solved_notebook_runs_through_on_the_release(release_dir, stem):
     """check-release (b): the instructor notebook (solutions spliced back in) runs on the released package."""
     assert check_solved_notebook(ROOT / "notebooks" / f"{stem}.ipynb", release_dir) == ""
+
+
+# ----------------------------------------------------------------------------- one bug costs its own points
+
+def test_answer_table_gives_the_references_answers_for_listed_arguments_only():
+    from course_utils.instructor.sandbox import answer_table
+
+    s = np.array([3.0, 2.0, 1.0])
+    calls = []
+
+    def student_lost_energy(singular_values, n_components):  # wrong (not squared) but it keeps its own cases
+        calls.append(n_components)
+        return float(np.sum(singular_values[n_components:]) / np.sum(singular_values))
+
+    helper = answer_table("lost_energy", [((s, 1), (np.array(5 / 14),), "scalar"),
+                                          ((s, 2), (np.array(1 / 14),), "scalar")], student_lost_energy)
+    assert helper(s.copy(), 1) == pytest.approx(5 / 14) and helper(s, n_components=2) == pytest.approx(1 / 14)
+    assert helper(singular_values=s, n_components=np.int64(2)) == pytest.approx(1 / 14)
+    assert calls == [] and helper(s, 0) == 1.0 and calls == [0], "other arguments go to the student's own helper"
+    mean = np.zeros(2)
+    table = answer_table("fit_pca", [((np.eye(2),), (mean, np.eye(2), np.array(1.5)), "tuple")], None)
+    got = table(np.eye(2))
+    got[0][0] = 99.0  # the caller may modify what it got: the next call gets the reference's answer again
+    assert table(np.eye(2))[0][0] == 0.0 and isinstance(table(np.eye(2))[2], float)
+    with pytest.raises(NameError, match="fit_pca"):
+        table(np.ones((2, 2)))
+
+
+def test_a_figure_that_follows_from_a_charged_bug_is_not_charged_again(tmp_path):
+    (tmp_path / "c.py").write_text(
+        "from course_utils.instructor.checks import FunctionCheck, ResultCheck\nEXERCISE = 'x'\n"
+        "CHECKS = [FunctionCheck('f', 'f', lambda rng: [(1.0,)], abs),\n"
+        "          ResultCheck('fig', 'fig', expected=2.0, depends_on=('f',)), ResultCheck('other', 'other', expected=1)]\n")
+    suite = load_checks(tmp_path / "c.py")
+    wrong_f = CheckResult("f", 1.0, 2.0, "1/2 cases correct")
+    results = [wrong_f, suite.checks[1].score({}, {"fig": 3.0}), suite.checks[2].score({}, {"other": 0})]
+    kept = not_charged_again(suite, results, {"fig": 3.0, "other": 0})
+    assert [r.points for r in kept] == [1.0, 1.0, 0.0] and "not charged again" in kept[1].reason and "`f`" in kept[1].reason
+    missing = suite.checks[1].score({}, {})
+    assert not_charged_again(suite, [wrong_f, missing, results[2]], {})[1].points == 0, "a figure never recorded"
+    right_f = CheckResult("f", 2.0, 2.0, "all cases correct")
+    assert not_charged_again(suite, [right_f, *results[1:]], {"fig": 3.0})[1].points == 0, "its own bug"
+    (tmp_path / "bad.py").write_text(
+        "from course_utils.instructor.checks import ResultCheck\nEXERCISE = 'x'\n"
+        "CHECKS = [ResultCheck('fig', 'fig', depends_on=('nope',))]\n")
+    with pytest.raises(ValueError, match="unknown checks"):
+        load_checks(tmp_path / "bad.py")
+
+
+def test_hints_name_the_bug_and_values_are_named():
+    suite = load_checks(ROOT / "grading" / "01_pca.py")
+    check = next(c for c in suite.function_checks if c.id == "fit_pca")
+    cases = suite.cases(0)[check.id]
+    expected = check.expected(cases)
+    uncentred = [{"value": as_arrays((X.mean(0), *np.linalg.svd(X, full_matrices=False)[1:][::-1][:1],
+                                      np.linalg.svd(X, full_matrices=False)[1],
+                                      np.linalg.svd(X - X.mean(0), full_matrices=False)[1] ** 2
+                                      / np.sum(np.linalg.svd(X - X.mean(0), full_matrices=False)[1] ** 2)))}
+                 for (X,) in cases]
+    result = check.score(expected, uncentred)
+    assert result.points == 0 and "components:" in result.reason and "value 2" not in result.reason
+    assert "did you subtract the column means" in result.hint and result.description == check.description
+    assert check.score(expected, [{"value": as_arrays(v)} for v in expected]).hint == ""

@@ -16,10 +16,15 @@ answers (cells tagged ``written-answer``) as results pending manual grading.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
+import inspect
 import json
 import math
-from collections.abc import Callable, Sequence
+import sys
+import textwrap
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -27,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from .sandbox import as_arrays
+from .sandbox import as_arrays, call_key
 
 Case = tuple[Any, ...]
 
@@ -41,6 +46,8 @@ class CheckResult:
     max_points: float
     reason: str
     pending: bool = False  # a written answer awaiting manual grading: ``points`` is not a grade yet
+    description: str = ""  # what the check checks (from the grading module), shown in the feedback
+    hint: str = ""  # a likely cause the grader recognised in the wrong answers (e.g. "did you centre X?")
 
     @property
     def passed(self) -> bool:
@@ -53,9 +60,10 @@ class CheckResult:
 
 
 class Expected(list):
-    """The reference's return values, one per case, with each case's ``weights`` (its share of the points)."""
+    """The reference's return values, one per case, with the ``cases`` and their ``weights`` (share of the points)."""
 
     weights: list[float]
+    cases: list[Case]
 
 
 @dataclass(frozen=True)
@@ -103,6 +111,27 @@ class FunctionCheck:
         Indices of the returned values that the release's leak check protects one by one (default: all);
         leave out parts that are no answer on their own (e.g. the column means returned by ``fit_pca``).
         The whole answer is always protected.
+    uses : mapping, optional
+        One bug costs its own points: ``{helper: (reference_helper, args)}`` gives the student's function the
+        reference's answers of another exercise function ``helper`` that it calls (e.g. ``reconstruct``
+        calls ``fit_pca``). ``args(*case)`` lists the argument tuples to answer; the grader computes
+        ``reference_helper(*arguments)`` for each and only those *answers* enter the sandbox (a table, no
+        code). During this check, the student's ``helper`` is replaced by a lookup in the table that falls
+        back to the student's own ``helper`` for any other arguments.
+    substitutes : mapping, optional
+        For helpers whose arguments cannot be known beforehand (tensors inside ``train_step``):
+        ``{helper: function}``; the *source* of each function (after ``substitutes_preamble``, e.g. its
+        imports) runs in the sandbox and replaces the student's ``helper`` during this check, and replaces
+        the reference's own ``helper`` when the reference is called. Use it only where ``uses`` cannot work:
+        the code runs in the student's process.
+    substitutes_preamble : str
+        Source run before the ``substitutes`` (imports they need).
+    returns : tuple of str
+        Names of the returned values (``("mean", "components", ...)``), used in the feedback.
+    hints : tuple of (predicate, text)
+        Bugs the checks recognise: ``predicate(case, got, want) -> bool`` runs in the grader on each wrong
+        case (``got``/``want``: the student's and the reference's values as lists of arrays); the ``text`` of
+        each one that holds on some case is shown with the result (e.g. "did you centre X?").
     """
 
     id: str
@@ -118,10 +147,54 @@ class FunctionCheck:
     normalize: Callable[[list[np.ndarray]], list[np.ndarray]] | None = None
     probe: Callable[..., Any] | None = None
     leak_parts: tuple[int, ...] | None = None
+    uses: Mapping[str, tuple[Callable[..., Any], Callable[..., Sequence[Case]]]] | None = None
+    returns: tuple[str, ...] = ()
+    hints: tuple[tuple[Callable[..., bool], str], ...] = ()
+    substitutes: Mapping[str, Callable[..., Any]] | None = None
+    substitutes_preamble: str = ""
 
     def call_reference(self, case: Case) -> Any:
-        """The reference's answer to ``case`` (through the probe, if any)."""
-        return self.reference(*case) if self.probe is None else self.probe(self.reference, *case)
+        """The reference's answer to ``case`` (through the probe, if any; with the ``substitutes``)."""
+        with substituted(_globals_of(self.reference), self.substitute_namespace()):
+            return self.reference(*case) if self.probe is None else self.probe(self.reference, *case)
+
+    def substitute_source(self) -> str:
+        """The Python source that defines every helper of ``substitutes`` under its helper name."""
+        if not self.substitutes:
+            return ""
+        parts = [textwrap.dedent(self.substitutes_preamble)]
+        for name, function in self.substitutes.items():
+            parts.append(textwrap.dedent(inspect.getsource(function)))
+            if function.__name__ != name:
+                parts.append(f"{name} = {function.__name__}\n")
+        return "\n".join(parts)
+
+    def substitute_namespace(self) -> dict[str, Any]:
+        """``{helper: function}`` defined by running :meth:`substitute_source` (what the sandbox runs too)."""
+        if not self.substitutes:
+            return {}
+        namespace: dict[str, Any] = {"__name__": "course_kit_substitutes"}
+        exec(compile(self.substitute_source(), f"<substitutes of {self.id}>", "exec"), namespace)  # noqa: S102
+        return {name: namespace[name] for name in self.substitutes}
+
+    def helper_answers(self, cases: Sequence[Case]) -> dict[str, list[tuple[Case, Any]]]:
+        """``{helper: [(arguments, reference answer), ...]}`` of ``uses`` for all ``cases`` (no duplicates)."""
+        answers: dict[str, list[tuple[Case, Any]]] = {}
+        for helper, (reference, arguments) in (self.uses or {}).items():
+            seen: set[Any] = set()
+            for case in cases:
+                for args in arguments(*case):
+                    key = call_key(tuple(args))
+                    if key is not None and key not in seen:
+                        seen.add(key)
+                        answers.setdefault(helper, []).append((tuple(args), reference(*args)))
+        return answers
+
+    def phase2_input(self, cases: Sequence[Case]) -> dict[str, Any]:
+        """What the sandbox needs to call the student's function on ``cases`` (see ``sandbox.encode_inputs``)."""
+        return {"function": self.function, "cases": list(cases), "probe": self.probe,
+                "uses": self.helper_answers(cases), "substitutes": self.substitute_source(),
+                "substitute_names": list(self.substitutes or {})}
 
     def make_cases(self, seed: int) -> list[Case]:
         """The argument tuples for a grading run with ``seed``."""
@@ -147,6 +220,7 @@ class FunctionCheck:
         """The reference's value for every case, carrying the cases' weights."""
         values = Expected(self.call_reference(case) for case in cases)
         values.weights = self.weights(cases)
+        values.cases = list(cases)
         return values
 
     def arrays(self, value: Any) -> list[np.ndarray]:
@@ -161,24 +235,44 @@ class FunctionCheck:
         ``expected`` from :meth:`expected` carries the case weights; a plain list weighs cases equally.
         """
         weights = getattr(expected, "weights", None) or [self.points / len(expected)] * len(expected)
-        earned, problems = 0.0, []
-        for number, (want, got, weight) in enumerate(zip(expected, outcomes, weights, strict=True), start=1):
+        cases = getattr(expected, "cases", None) or [None] * len(expected)
+        earned, problems, hints = 0.0, [], []
+        for number, (want, got, weight, case) in enumerate(zip(expected, outcomes, weights, cases, strict=True),
+                                                           start=1):
             if "error" in got:
                 problems.append(f"case {number}: {got['error']}")
                 continue
             try:
-                message = compare(self.arrays(as_arrays(want)), self.arrays(list(got["value"])), self.rtol, self.atol)
+                message = compare(self.arrays(as_arrays(want)), self.arrays(list(got["value"])), self.rtol, self.atol,
+                                  self.returns)
             except Exception as exc:  # noqa: BLE001 (a student's value that normalize cannot handle)
                 message = f"could not compare the returned value ({type(exc).__name__}: {exc})"
             if message:
                 problems.append(f"case {number}: {message}")
+                found = self.recognised(case, list(got["value"]), as_arrays(want))
+                hints += [text for text in found if text not in hints]
             else:
                 earned += weight
         if not problems:
-            return CheckResult(self.id, self.points, self.points, f"all {len(expected)} cases correct")
+            return CheckResult(self.id, self.points, self.points, f"all {len(expected)} cases correct",
+                               description=self.description)
         shown = "; ".join(problems[:3]) + (f"; ... ({len(problems)} cases wrong)" if len(problems) > 3 else "")
         return CheckResult(self.id, round(earned, 4), self.points,
-                           f"`{self.function}`: {len(expected) - len(problems)}/{len(expected)} cases correct. {shown}")
+                           f"`{self.function}`: {len(expected) - len(problems)}/{len(expected)} cases correct. {shown}",
+                           description=self.description, hint=" ".join(hints))
+
+    def recognised(self, case: Case | None, got: list[np.ndarray], want: list[np.ndarray]) -> list[str]:
+        """The ``hints`` whose predicate holds for one wrong case (a predicate that fails counts as not holding)."""
+        if case is None:
+            return []
+        found = []
+        for predicate, text in self.hints:
+            try:
+                if predicate(case, got, want):
+                    found.append(text)
+            except Exception:  # noqa: BLE001 (a student's value of another shape: this hint does not apply)
+                continue
+        return found
 
 
 @dataclass(frozen=True)
@@ -188,6 +282,9 @@ class ResultCheck:
     Exactly one of ``expected`` (a number, bool or string; ``None`` means: the value recorded in the
     committed instructor notebook), ``same_as`` (another key of the same run) or ``bounds`` is used, in
     that order of precedence: ``bounds`` wins if given, then ``same_as``, then ``expected``.
+
+    ``depends_on`` names the function checks whose functions compute the figure: a figure that was recorded
+    but is wrong while one of them already lost points is not charged again (see :func:`not_charged_again`).
     """
 
     id: str
@@ -199,6 +296,7 @@ class ResultCheck:
     rtol: float = 1e-6
     atol: float = 0.0
     description: str = ""
+    depends_on: tuple[str, ...] = ()
 
     def target(self, reference: dict[str, Any], recorded: dict[str, Any]) -> tuple[str, Any]:
         """``(kind, value)`` the recorded figure is compared with."""
@@ -212,6 +310,9 @@ class ResultCheck:
 
     def score(self, reference: dict[str, Any], recorded: dict[str, Any], missing_reason: str = "") -> CheckResult:
         """Score the run's recorded figures; ``missing_reason`` explains a key that was never recorded."""
+        return dataclasses.replace(self._score(reference, recorded, missing_reason), description=self.description)
+
+    def _score(self, reference: dict[str, Any], recorded: dict[str, Any], missing_reason: str) -> CheckResult:
         if self.key not in recorded:
             why = missing_reason or "the cell that records it did not run"
             return CheckResult(self.id, 0.0, self.points, f"`{self.key}` was not recorded ({why})")
@@ -234,12 +335,37 @@ class ResultCheck:
         return CheckResult(self.id, 0.0, self.points, f"`{self.key}` = {value!r}, expected {wanted}")
 
 
-def compare(want: list[np.ndarray], got: list[np.ndarray], rtol: float, atol: float) -> str:
-    """An empty string if ``got`` matches ``want`` within tolerance, else what differs."""
+def not_charged_again(suite: CheckSuite, results: list[CheckResult], recorded: Mapping[str, Any]) -> list[CheckResult]:
+    """One bug costs its own points: a wrong figure that follows from a function that already lost points keeps its.
+
+    A :class:`ResultCheck` with ``depends_on`` that failed although its figure was recorded gets full points,
+    with a reason naming the function checks that charged the bug, when at least one of them lost points. A
+    figure that was never recorded (the cell failed, the exercise not done) still earns nothing.
+    """
+    by_id = {result.check: result for result in results}
+    checks = {check.id: check for check in suite.checks}
+    kept = []
+    for result in results:
+        check = checks.get(result.check)
+        if isinstance(check, ResultCheck) and check.depends_on and not result.passed and check.key in recorded:
+            charged = [d for d in check.depends_on if d in by_id and by_id[d].points < by_id[d].max_points - 1e-9]
+            if charged:
+                names = ", ".join(f"`{d}`" for d in charged)
+                result = CheckResult(result.check, check.points, check.points,
+                                     f"{result.reason}; not charged again: this figure follows from {names}, "
+                                     f"which already lost points for it")
+        kept.append(result)
+    return kept
+
+
+def compare(want: list[np.ndarray], got: list[np.ndarray], rtol: float, atol: float,
+            names: Sequence[str] = ()) -> str:
+    """An empty string if ``got`` matches ``want`` within tolerance, else what differs (values named by ``names``)."""
     if len(want) != len(got):
         return f"returned {len(got)} value(s), expected {len(want)}"
     for index, (a, b) in enumerate(zip(want, got, strict=True)):
-        which = f"value {index + 1}: " if len(want) > 1 else ""
+        name = names[index] if index < len(names) else f"value {index + 1}"
+        which = f"{name}: " if len(want) > 1 or names else ""
         if np.squeeze(a).shape != np.squeeze(b).shape:
             return f"{which}shape {b.shape}, expected {a.shape}"
         a, b = np.squeeze(a).astype(float), np.squeeze(b).astype(float)
@@ -250,6 +376,30 @@ def compare(want: list[np.ndarray], got: list[np.ndarray], rtol: float, atol: fl
             shown = f"{float(b):.6g}, expected {float(a):.6g}" if a.size == 1 else f"max abs difference {error:.3g}"
             return f"{which}{shown}"
     return ""
+
+
+def _globals_of(reference: Any) -> dict[str, Any]:
+    """The module namespace where ``reference`` (a function or a class) looks up the helpers it calls."""
+    if hasattr(reference, "__globals__"):
+        return reference.__globals__
+    module = sys.modules.get(getattr(reference, "__module__", ""), None)
+    return vars(module) if module is not None else {}
+
+
+@contextmanager
+def substituted(namespace: dict[str, Any], replacements: Mapping[str, Any]) -> Iterator[None]:
+    """Replace names of ``namespace`` by ``replacements`` for the ``with`` block, then restore them."""
+    missing = object()
+    saved = {name: namespace.get(name, missing) for name in replacements}
+    namespace.update(replacements)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is missing:
+                namespace.pop(name, None)
+            else:
+                namespace[name] = value
 
 
 @dataclass
@@ -272,6 +422,13 @@ class CheckSuite:
     @property
     def result_checks(self) -> list[ResultCheck]:
         return [c for c in self.checks if isinstance(c, ResultCheck)]
+
+    def cases(self, seed: int) -> dict[str, list[Case]]:
+        """The hidden cases of every function check for a grading run with ``seed`` (check ``i`` uses ``seed + i``).
+
+        The grader, the release's leak check and the tests all draw them here, so they see the same inputs.
+        """
+        return {check.id: check.make_cases(seed + index) for index, check in enumerate(self.function_checks)}
 
 
 WRITTEN_ANSWER_TAG = "written-answer"
@@ -357,4 +514,8 @@ def load_checks(path: str | Path) -> CheckSuite:
     ids = [check.id for check in checks]
     if len(set(ids)) != len(ids):
         raise ValueError(f"{path}: check ids must be unique, got {ids}.")
+    for check in checks:
+        unknown = [d for d in getattr(check, "depends_on", ()) if d not in ids]
+        if unknown:
+            raise ValueError(f"{path}: check {check.id!r} depends on unknown checks {unknown}; use check ids.")
     return CheckSuite(exercise, list(checks), path, module)

@@ -44,7 +44,15 @@ import numpy as np
 
 from ..report import results_from_notebook
 from . import isolation
-from .checks import CheckResult, CheckSuite, FunctionCheck, load_checks, written_answer_ids, written_answer_results
+from .checks import (
+    CheckResult,
+    CheckSuite,
+    FunctionCheck,
+    load_checks,
+    not_charged_again,
+    written_answer_ids,
+    written_answer_results,
+)
 from .isolation import INSTALL_HINT, SandboxUnavailable, bwrap_problem
 from .sandbox import PHASE2_MARKER, encode_inputs
 
@@ -531,7 +539,7 @@ def score(suite: CheckSuite, run: Run, expected: dict[str, list[Any]], reference
                 results.append(check.score(expected[check.id], outcomes))
         else:
             results.append(check.score(reference, run.results, why_missing))
-    return results
+    return not_charged_again(suite, results, run.results)
 
 
 def _why_results_missing(run: Run) -> str:
@@ -741,10 +749,9 @@ def _prepared(checks: Path, seed: int, reference_notebook: Path | None) -> tuple
     suite = load_checks(checks)
     reference_notebook = reference_notebook or checks.resolve().parent.parent / "notebooks" / f"{suite.exercise}.ipynb"
     reference = (results_from_notebook(reference_notebook) if reference_notebook.exists() else None) or {}
-    cases = {check.id: check.make_cases(seed + index) for index, check in enumerate(suite.function_checks)}
+    cases = suite.cases(seed)
     expected = {check.id: check.expected(cases[check.id]) for check in suite.function_checks}  # with case weights
-    inputs = {check.id: {"function": check.function, "cases": cases[check.id], "probe": check.probe}
-              for check in suite.function_checks}
+    inputs = {check.id: check.phase2_input(cases[check.id]) for check in suite.function_checks}
     return suite, reference_notebook, reference, expected, inputs
 
 

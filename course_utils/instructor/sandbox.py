@@ -19,6 +19,7 @@ the OS sandbox (``--unsafe-no-sandbox``) it is the only file barrier, and it is 
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import json
 import os
@@ -98,32 +99,73 @@ def as_arrays(value: Any) -> list[np.ndarray]:
     return arrays
 
 
+def call_key(args: Any) -> tuple | None:
+    """A hashable key of a call's arguments: numbers by value, numeric arrays by shape and float64 bytes.
+
+    The grader keys the reference's answers of a helper (``FunctionCheck.uses``) with it, and the child
+    keys the student's calls of that helper the same way. ``None`` if an argument is neither.
+    """
+    parts: list[Any] = []
+    for value in args:
+        if isinstance(value, bool | np.bool_):
+            parts.append(("b", bool(value)))
+            continue
+        try:
+            array = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError):
+            return None
+        if array.ndim == 0:
+            parts.append(("n", float(array)))
+        else:
+            parts.append(("a", array.shape, hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()))
+    return tuple(parts)
+
+
 def encode_inputs(inputs: dict[str, dict[str, Any]]) -> bytes:
     """Check inputs as bytes for the child's stdin: a JSON manifest and an ``.npz`` (no pickle).
 
-    ``inputs`` maps check ids to ``{"function": name, "cases": [args, ...]}``; an argument is a NumPy array
-    (or anything ``np.asarray`` turns into a numeric array) or a JSON value (number, string, bool, None).
+    ``inputs`` maps check ids to ``{"function": name, "cases": [args, ...]}`` (see
+    ``FunctionCheck.phase2_input``), optionally with ``"probe"``, ``"uses"`` (``{helper: [(args, answer),
+    ...]}``: the reference's answers that replace the student's ``helper`` for those arguments) and
+    ``"substitutes"``/``"substitute_names"`` (source defining helpers that replace the student's during the
+    check). An argument is a NumPy array (or anything ``np.asarray`` turns into a numeric array) or a JSON
+    value (number, string, bool, None); an answer is a number, an array or a tuple of them.
     """
     from io import BytesIO
 
     manifest: dict[str, Any] = {}
     arrays: dict[str, np.ndarray] = {}
+    known: dict[int, tuple[Any, str]] = {}  # id -> (object, key): an array passed many times is stored once
+
+    def encode(arg: Any, where: str) -> dict[str, Any]:
+        if arg is None or isinstance(arg, bool | int | float | str):
+            return {"json": arg}
+        if id(arg) in known and known[id(arg)][0] is arg:
+            return {"array": known[id(arg)][1]}
+        array = np.asarray(arg)
+        if array.dtype == object:
+            raise TypeError(f"{where}: not an array")
+        key = f"a{len(arrays)}"
+        arrays[key] = array
+        known[id(arg)] = (arg, key)
+        return {"array": key}
+
     for check_id, call in inputs.items():
-        cases = []
-        for number, args in enumerate(call["cases"]):
-            encoded = []
-            for position, arg in enumerate(args):
-                if arg is None or isinstance(arg, bool | int | float | str):
-                    encoded.append({"json": arg})
-                else:
-                    key = f"a{len(arrays)}"
-                    array = np.asarray(arg)
-                    if array.dtype == object:
-                        raise TypeError(f"check {check_id}, case {number}, argument {position}: not an array")
-                    arrays[key] = array
-                    encoded.append({"array": key})
-            cases.append(encoded)
-        manifest[check_id] = {"function": call["function"], "cases": cases, "probe": probe_name(call.get("probe"))}
+        cases = [[encode(arg, f"check {check_id}, case {number}, argument {position}")
+                  for position, arg in enumerate(args)] for number, args in enumerate(call["cases"])]
+        uses = {}
+        for helper, answers in (call.get("uses") or {}).items():
+            entries = []
+            for args, answer in answers:
+                kind = "tuple" if isinstance(answer, tuple | list) else "scalar" if np.ndim(answer) == 0 else "array"
+                values = list(answer) if kind == "tuple" else [answer]
+                entries.append({"args": [encode(a, f"check {check_id}, helper {helper}") for a in args],
+                                "values": [encode(np.asarray(v), f"check {check_id}, answer of {helper}")
+                                           for v in values], "kind": kind})
+            uses[helper] = entries
+        manifest[check_id] = {"function": call["function"], "cases": cases, "probe": probe_name(call.get("probe")),
+                              "uses": uses, "substitutes": str(call.get("substitutes") or ""),
+                              "substitute_names": [str(n) for n in call.get("substitute_names") or []]}
     buffer = BytesIO()
     np.savez(buffer, **arrays)
     head = json.dumps(manifest).encode()
@@ -146,10 +188,66 @@ def decode_inputs(read: Any) -> dict[str, dict[str, Any]]:
     manifest = json.loads(chunk())
     with np.load(BytesIO(chunk()), allow_pickle=False) as data:
         arrays = {key: data[key] for key in data.files}
+
+    def decode(encoded: list[dict[str, Any]]) -> tuple:
+        return tuple(arrays[a["array"]] if "array" in a else a["json"] for a in encoded)
+
     return {check_id: {"function": call["function"], "probe": probe_by_name(call.get("probe")),
-                       "cases": [tuple(arrays[a["array"]] if "array" in a else a["json"] for a in case)
-                                 for case in call["cases"]]}
+                       "cases": [decode(case) for case in call["cases"]],
+                       "uses": {helper: [(decode(e["args"]), decode(e["values"]), e["kind"]) for e in entries]
+                                for helper, entries in (call.get("uses") or {}).items()},
+                       "substitutes": call.get("substitutes") or "",
+                       "substitute_names": call.get("substitute_names") or []}
             for check_id, call in manifest.items()}
+
+
+def answer_table(name: str, entries: list[tuple[tuple, tuple, str]], fallback: Any) -> Any:
+    """A stand-in for the student's helper ``name``: the reference's answers for the listed arguments.
+
+    ``entries`` are ``(args, values, kind)`` from the grader (``FunctionCheck.uses``); a call with other
+    arguments goes to ``fallback``, the student's own helper (so a function that does not call the helper,
+    or calls it differently, is graded on its own code). Answers are copies: the caller may modify them.
+    """
+    import inspect
+
+    table = {call_key(args): (values, kind) for args, values, kind in entries}
+    try:
+        signature = inspect.signature(fallback) if callable(fallback) else None
+    except (TypeError, ValueError):
+        signature = None
+
+    def helper(*args: Any, **kwargs: Any) -> Any:
+        positional: tuple | None = args
+        if kwargs:
+            try:
+                bound = signature.bind(*args, **kwargs) if signature is not None else None
+                positional = bound.args if bound is not None and not bound.kwargs else None
+            except TypeError:
+                positional = None
+        key = call_key(positional) if positional is not None else None
+        if key is not None and key in table:
+            values, kind = table[key]
+            copies = [np.array(v, copy=True) for v in values]
+            if kind == "tuple":
+                return tuple(c[()] if c.ndim == 0 else c for c in copies)
+            return copies[0][()] if kind == "scalar" else copies[0]
+        if callable(fallback):
+            return fallback(*args, **kwargs)
+        raise NameError(f"name '{name}' is not defined")
+
+    helper.__name__ = helper.__qualname__ = name
+    return helper
+
+
+def helpers_for(call: dict[str, Any], namespace: dict[str, Any]) -> dict[str, Any]:
+    """The replacements of the student's helpers during one check: answer tables, then substitutes."""
+    replacements = {name: answer_table(name, entries, namespace.get(name))
+                    for name, entries in call.get("uses", {}).items()}
+    if call.get("substitutes"):
+        defined: dict[str, Any] = {"__name__": "course_kit_substitutes"}
+        exec(compile(call["substitutes"], "<reference helpers>", "exec"), defined)  # noqa: S102 (the grader's code)
+        replacements.update({name: defined[name] for name in call.get("substitute_names", []) if name in defined})
+    return replacements
 
 
 PROBES_MODULE = "course_utils.probes"
@@ -317,24 +415,44 @@ class Runner:
                 outcomes[check_id] = {"missing": f"function `{call['function']}` is not defined after running "
                                                  f"the notebook (did its cell run without error?)"}
                 continue
-            cases: list[dict[str, Any]] = []
-            for number, args in enumerate(call["cases"]):
-                if any("CellTimeout" in case.get("error", "") for case in cases):
-                    cases.append({"error": "skipped: an earlier case ran past the time limit"})
-                    continue
-                signal.setitimer(signal.ITIMER_REAL, self.cell_timeout)
-                try:
-                    probe = call.get("probe")
-                    values = as_arrays(function(*args) if probe is None else probe(function, *args))
-                    for j, value in enumerate(values):
-                        arrays[f"{check_id}__{number}__{j}"] = value
-                    cases.append({"n_values": len(values)})
-                except BaseException as exc:  # noqa: BLE001 (student code: anything can happen)
-                    cases.append({"error": _error_text(exc)})
-                finally:
-                    signal.setitimer(signal.ITIMER_REAL, 0)
-            outcomes[check_id] = {"cases": cases}
+            namespace = self.shell.user_ns
+            try:
+                replacements = helpers_for(call, namespace)
+            except Exception as exc:  # noqa: BLE001 (the grader's helpers failed here: a grading problem)
+                outcomes[check_id] = {"missing": f"the reference helpers of this check failed: {_error_text(exc)}"}
+                continue
+            saved = {name: namespace[name] for name in replacements if name in namespace}
+            namespace.update(replacements)
+            try:
+                outcomes[check_id] = self._call_cases(check_id, function, call, arrays)
+            finally:
+                for name in replacements:
+                    if name in saved:
+                        namespace[name] = saved[name]
+                    else:
+                        namespace.pop(name, None)
         return arrays, outcomes
+
+    def _call_cases(self, check_id: str, function: Any, call: dict[str, Any],
+                    arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+        """Call ``function`` (through the check's probe, if any) on every case of one check."""
+        cases: list[dict[str, Any]] = []
+        for number, args in enumerate(call["cases"]):
+            if any("CellTimeout" in case.get("error", "") for case in cases):
+                cases.append({"error": "skipped: an earlier case ran past the time limit"})
+                continue
+            signal.setitimer(signal.ITIMER_REAL, self.cell_timeout)
+            try:
+                probe = call.get("probe")
+                values = as_arrays(function(*args) if probe is None else probe(function, *args))
+                for j, value in enumerate(values):
+                    arrays[f"{check_id}__{number}__{j}"] = value
+                cases.append({"n_values": len(values)})
+            except BaseException as exc:  # noqa: BLE001 (student code: anything can happen)
+                cases.append({"error": _error_text(exc)})
+            finally:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+        return {"cases": cases}
 
 
 def main(spec_text: str) -> int:
