@@ -562,12 +562,14 @@ def test_a_figure_that_follows_from_a_charged_bug_is_not_charged_again(tmp_path)
     (tmp_path / "c.py").write_text(
         "from course_utils.instructor.checks import FunctionCheck, ResultCheck\nEXERCISE = 'x'\n"
         "CHECKS = [FunctionCheck('f', 'f', lambda rng: [(1.0,)], abs),\n"
-        "          ResultCheck('fig', 'fig', expected=2.0, depends_on=('f',)), ResultCheck('other', 'other', expected=1)]\n")
+        "          ResultCheck('fig', 'fig', expected=2.0, depends_on=('f',)),\n"
+        "          ResultCheck('other', 'other', expected=1)]\n")
     suite = load_checks(tmp_path / "c.py")
     wrong_f = CheckResult("f", 1.0, 2.0, "1/2 cases correct")
     results = [wrong_f, suite.checks[1].score({}, {"fig": 3.0}), suite.checks[2].score({}, {"other": 0})]
     kept = not_charged_again(suite, results, {"fig": 3.0, "other": 0})
-    assert [r.points for r in kept] == [1.0, 1.0, 0.0] and "not charged again" in kept[1].reason and "`f`" in kept[1].reason
+    assert [r.points for r in kept] == [1.0, 1.0, 0.0]
+    assert "not charged again" in kept[1].reason and "`f`" in kept[1].reason
     missing = suite.checks[1].score({}, {})
     assert not_charged_again(suite, [wrong_f, missing, results[2]], {})[1].points == 0, "a figure never recorded"
     right_f = CheckResult("f", 2.0, 2.0, "all cases correct")

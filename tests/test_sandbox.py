@@ -318,9 +318,9 @@ def test_memory_is_limited_per_submission_not_per_process(tmp_path):
 
 
 def test_grading_refuses_without_a_sandbox_unless_told(tmp_path, monkeypatch):
-    from course_utils.instructor import grade as G
+    from course_utils.instructor import isolation
 
-    monkeypatch.setattr(G, "bwrap_problem", lambda: "bubblewrap (bwrap) is not installed")
+    monkeypatch.setattr(isolation, "bwrap_problem", lambda: "bubblewrap (bwrap) is not installed")
     (tmp_path / "subs").mkdir()
     (tmp_path / "subs" / "a.ipynb").write_text(json.dumps(_base()))
     with pytest.raises(SandboxUnavailable, match="unsafe-no-sandbox"):

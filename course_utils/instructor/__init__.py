@@ -10,9 +10,10 @@
 * :mod:`.sandbox` runs one submission in its own process (time and memory limits, no network, a
 * :mod:`.isolation` puts each submission in an OS sandbox (bubblewrap: allow-list of read-only
   binds, new namespaces, its own unprivileged uid, limits per submission); :mod:`.sandbox` is the child
-  that runs the notebook inside it; :mod:`.grade` grades one submission (``grade_submission``), runs a
-  batch through an executor (a local pool by default), treats the child's output as hostile input and
-  writes ``grades.csv`` and one feedback page per student.
+  that runs the notebook inside it; :mod:`.grade` grades a folder (``grade_folder``) with one module per
+  concern: :mod:`.inbox` (submissions and ids), :mod:`.execute` (running one submission), :mod:`.output`
+  (its output, hostile input), :mod:`.scoring`, :mod:`.worker` (one submission on any worker) and
+  :mod:`.reports` (``grades.csv``, ``summary.csv``, one feedback page per student).
 * :mod:`.batch` runs a batch on a backend (the local pool, any executor) with saved records (resume),
   a progress bar and where/how long per submission; :mod:`.distributed` adds Dask backends
   (``LocalCluster``, Slurm via dask-jobqueue, a running scheduler; optional ``cluster`` extra).

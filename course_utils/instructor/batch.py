@@ -1,7 +1,7 @@
 """Run a batch of submissions on an executor: the local pool by default, or any backend (a Dask cluster).
 
 A backend takes ``(job, submission)`` pairs and returns ``concurrent.futures`` futures of grade records
-(plain data made by :func:`.grade.grade_task` wherever the submission ran). :func:`run_batch`
+(plain data made by :func:`.worker.grade_task` wherever the submission ran). :func:`run_batch`
 submits every submission not already graded, shows a progress bar (done / running / failed), writes each
 record to ``out_dir/records/<student>.json`` as it arrives (so that an interrupted batch resumes where it
 stopped) and returns the grades in the submissions' order. Only this process writes files; the workers
@@ -16,19 +16,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .grade import (
-    BatchFolders,
-    CheckResult,
-    Grade,
-    GradingJob,
-    Limits,
-    Run,
-    SandboxUnavailable,
-    Submission,
-    _clean,
-    grade_from_record,
-    grade_task,
-)
+from .checks import CheckResult
+from .isolation import SandboxUnavailable
+from .records import Grade, GradingJob, Limits, Run, Submission, grade_from_record
+from .text import clean_text
+from .worker import BatchFolders, grade_task
 
 
 class Backend:
@@ -160,7 +152,7 @@ def run_batch(backend: Backend, job: GradingJob, submissions: list[Submission], 
                 except SandboxUnavailable:
                     raise
                 except BaseException as exc:  # noqa: BLE001 (a lost worker or a cancelled task: this one only)
-                    message = _clean(f"grading did not finish on the cluster: {type(exc).__name__}: {exc}")
+                    message = clean_text(f"grading did not finish on the cluster: {type(exc).__name__}: {exc}")
                     grade = Grade(submission.student, [], Run("crashed", 0.0, message=message), submission.file)
                     grade.results = [CheckResult(c, 0.0, m, message) for c, m in _check_points(job)]
                 else:

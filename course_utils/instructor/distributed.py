@@ -1,6 +1,6 @@
 """Grade on a Dask cluster: a ``LocalCluster``, a Slurm allocation (dask-jobqueue) or a running scheduler.
 
-Every Dask worker grades with the same function as the local pool (:func:`.grade.grade_task`),
+Every Dask worker grades with the same function as the local pool (:func:`.worker.grade_task`),
 each submission in its own OS sandbox; a worker without bubblewrap refuses (the batch stops with its
 name). The instructor's process keeps the only copies of the reports: workers return grade records.
 
@@ -24,7 +24,10 @@ from typing import Any
 from distributed import Client, WorkerPlugin, get_worker
 
 from .batch import Backend
-from .grade import BatchFolders, GradingJob, Limits, SandboxUnavailable, Submission, grade_task, sandbox_problem
+from .execute import sandbox_problem
+from .isolation import SandboxUnavailable
+from .records import GradingJob, Limits, Submission
+from .worker import BatchFolders, grade_task
 
 PLUGIN = "course-kit-grading"
 INSTALL = "the Dask backends need dask, distributed and dask-jobqueue: pip install -e '.[cluster]'"
@@ -56,7 +59,7 @@ class GradingFolders(WorkerPlugin):
 
 
 def grade_on_worker(job: GradingJob, submission: Submission) -> dict[str, Any]:
-    """:func:`.grade.grade_task` with the worker's folders (the task every Dask worker runs)."""
+    """:func:`.worker.grade_task` with the worker's folders (the task every Dask worker runs)."""
     plugin = get_worker().plugins.get(PLUGIN)
     return grade_task(job, submission, plugin.folders() if isinstance(plugin, GradingFolders) else None)
 

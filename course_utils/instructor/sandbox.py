@@ -11,7 +11,7 @@ saving of its figures, runs under an alarm (per-cell time limit). Phase 2 asks t
 inputs (it writes a marker line to stdout; the grader answers on stdin with a JSON manifest and an
 ``.npz``, never pickle) and calls the student's functions on them, each call under the alarm too.
 Everything comes back as JSON and an ``.npz`` in the output folder; the grader treats all of it as
-hostile input (fixed schema, size caps, see ``grade._read_reports``).
+hostile input (fixed schema, size caps, see ``output._read_reports``).
 
 An audit hook (PEP 578) stays as a second layer: it refuses sockets and the paths in ``deny``. Without
 the OS sandbox (``--unsafe-no-sandbox``) it is the only file barrier, and it is not a security boundary.
@@ -483,7 +483,10 @@ def main(spec_text: str) -> int:
 
 if __name__ == "__main__":
     try:
-        sys.exit(main(sys.argv[1]))
+        status = main(sys.argv[1])
+    except SystemExit:  # an exit asked for on purpose keeps its own status
+        raise
     except BaseException:  # the parent reads the reason from the tail of stderr
         traceback.print_exc()
-        sys.exit(3)
+        status = 3
+    sys.exit(status)
