@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import io
 import json
 import os
@@ -17,6 +16,7 @@ import pytest
 pytest.importorskip("distributed")
 pytest.importorskip("dask_jobqueue")
 
+from course_utils.instructor import demo  # noqa: E402
 from course_utils.instructor.__main__ import main  # noqa: E402
 from course_utils.instructor.distributed import SlurmOptions, dask_backend, slurm_cluster  # noqa: E402
 from course_utils.instructor.grade import Limits, grade_folder  # noqa: E402
@@ -58,12 +58,8 @@ def _grade_tiny(root: Path, out: str, **kwargs):
 @pytest.mark.network
 def test_local_cluster_gives_the_same_grades_as_the_local_pool_on_the_demo_submissions(tmp_path):
     """Notebook 01's demo submissions (reference, release, a bug, moved cells) through 2 Dask workers."""
-    spec = importlib.util.spec_from_file_location("grade_demo", ROOT / "tools" / "grade_demo.py")
-    demo = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(demo)
     subs = tmp_path / "subs"
-    demo.demo_submissions("01_pca", subs)
-    (subs / "endless_loop.ipynb").unlink(missing_ok=True)  # made only with extras; its timeouts are tested elsewhere
+    order = demo.demo_submissions("01_pca", subs)
     checks, limits = ROOT / "grading" / "01_pca.py", Limits(timeout=600, cell_timeout=120)
     local = grade_folder(subs, checks, tmp_path / "local", workers=2, limits=limits)
     backend = dask_backend(limits, cluster="local", workers=2, processes=False)
@@ -78,6 +74,12 @@ def test_local_cluster_gives_the_same_grades_as_the_local_pool_on_the_demo_submi
     assert reference.points == sum(r.max_points for r in reference.results if not r.pending) > 0  # full marks
     assert all(g.worker.startswith("inproc://") for g in remote), [g.worker for g in remote]
     assert all(g.worker.startswith("local pid") for g in local)
+    # What grade-demo checks: full marks for the reference, and each catalogued bug costs its own points only.
+    by_name = {g.student: g for g in local}
+    rows = [demo.demo_row(name, by_name[name]) for name in order]
+    assert demo.problems(rows) == [], [(row.submission, row.lost_text) for row in rows]
+    assert len([row for row in rows if row.submission.startswith("bug_")]) >= 6
+    assert rows[1].submission == "untouched_release" and rows[1].points == 0
 
 
 def test_resume_skips_graded_submissions_and_regrades_changed_ones(tiny):

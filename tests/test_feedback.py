@@ -60,7 +60,7 @@ def test_page_shows_points_checks_errors_and_figures():
     grade, suite = _grade(cells=cells, figures=[png, png])
     parsed = _parse(feedback_html(grade, suite))
     text = "".join(parsed.text)
-    assert "2.5 of 5 points" in text and "(run took 12 s)" in text
+    assert "2.5 / 5 automatic" in text and "(run took 12 s)" in text and "awaiting review" not in text
     rows = [attrs.get("class") for tag, attrs in parsed.tags if tag == "tr" and attrs]
     assert rows == ["ok", "bad"]
     assert "0.5 / 3" in text and "2 / 2" in text
@@ -85,3 +85,25 @@ def test_template_ships_with_the_package_and_refuses_missing_names():
     pyproject = (Path(__file__).parents[1] / "pyproject.toml").read_text(encoding="utf-8")
     # the instructor side, templates included, runs from a checkout and is never in the student wheel
     assert 'exclude = ["course_utils.instructor*"]' in pyproject
+
+
+def test_pending_review_hints_descriptions_and_withheld_expected_figures():
+    results = [CheckResult("fit_pca", 3.0, 3.0, "all 6 cases correct", description="mean, directions, energies"),
+               CheckResult("lost_energy", 0.4, 2.0, "`lost_energy`: 2/10 cases correct. case 1: lost share: 0.3",
+                           description="energy share lost", hint="the energies are their squares"),
+               CheckResult("raccoon_loss_L10", 0.0, 1.0, "`raccoon_loss_L10` = 0.2, expected 0.0123 (rtol 1e-4)",
+                           revealing="expected 0.0123 (rtol 1e-4)"),
+               CheckResult("01-q1", 0.0, 2.0, "pending manual grading; answer: ...", pending=True)]
+    grade = Grade("eve", results, Run(status="ok", seconds=3.0))
+    suite = CheckSuite(exercise="01_pca", checks=[], path=Path("grading/01_pca.py"))
+    parsed = _parse(feedback_html(grade, suite))
+    text = "".join(parsed.text)
+    assert "3.4 / 6 automatic, 2 points awaiting review" in text, "pending points are not part of a low score"
+    rows = [attrs.get("class") for tag, attrs in parsed.tags if tag == "tr" and attrs]
+    assert rows == ["ok", "bad", "bad", "pending"], "a pending answer is never a red zero"
+    assert "awaiting review (2 points)" in text and "0 / 2" not in text
+    assert "energy share lost" in text and "Hint: the energies are their squares" in text
+    assert "expected 0.0123" in text
+    withheld = "".join(_parse(feedback_html(grade, suite, withhold_expected=True)).text)
+    assert "0.0123" not in withheld and "shown when grades are released" in withheld
+    assert "`raccoon_loss_L10` = 0.2" in withheld, "the student's own figure is still shown"

@@ -342,10 +342,14 @@ def test_untouched_release_scores_zero_without_crashing(graded_01):
 def test_a_bug_loses_exactly_the_affected_checks(graded_01):
     grades, _ = graded_01
     carol = grades["carol_bug"]
-    assert _failed(carol) - {"01-q1"} == {"lost_energy", "smallest_rank_below", "raccoon_loss_L10",
-                                          "raccoon_L_below_1pct", "pedestrians_loss_2pc", "pedestrians_loss_3pc"}
+    # One bug costs its own points: smallest_rank_below gets the reference's lost_energy, and the four loss
+    # figures, wrong because of lost_energy, are not charged again.
+    assert _failed(carol) - {"01-q1"} == {"lost_energy"}
     lost = next(r for r in carol.results if r.check == "lost_energy")
     assert 0 < lost.points <= 0.2 * lost.max_points + 1e-9, "edge cases right, but they carry only 20 %"
+    assert "energies are their squares" in lost.hint
+    figure = next(r for r in carol.results if r.check == "raccoon_loss_L10")
+    assert figure.points == figure.max_points and "not charged again" in figure.reason
 
 
 @pytest.mark.network
@@ -571,7 +575,11 @@ def test_a_figure_that_follows_from_a_charged_bug_is_not_charged_again(tmp_path)
     assert [r.points for r in kept] == [1.0, 1.0, 0.0]
     assert "not charged again" in kept[1].reason and "`f`" in kept[1].reason
     missing = suite.checks[1].score({}, {})
-    assert not_charged_again(suite, [wrong_f, missing, results[2]], {})[1].points == 0, "a figure never recorded"
+    forgiven = not_charged_again(suite, [wrong_f, missing, results[2]], {})[1]
+    assert forgiven.points == 1 and "was not recorded because of `f`" in forgiven.reason, "its cell failed on f's bug"
+    stub = CheckResult("f", 0.0, 2.0, "NotImplementedError")
+    assert not_charged_again(suite, [stub, missing, results[2]], {})[1].points == 0, "functions that do not work"
+    assert not_charged_again(suite, [stub, results[1], results[2]], {"fig": 3.0})[1].points == 0, "garbage figures"
     right_f = CheckResult("f", 2.0, 2.0, "all cases correct")
     assert not_charged_again(suite, [right_f, *results[1:]], {"fig": 3.0})[1].points == 0, "its own bug"
     (tmp_path / "bad.py").write_text(

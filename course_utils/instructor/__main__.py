@@ -186,7 +186,8 @@ def grade(args: argparse.Namespace) -> int:
         backend = _backend(args, limits)
         grades = grade_folder(Path(args.submissions), checks, out, workers=args.workers, limits=limits,
                               seed=args.seed, profile=args.profile, executor=backend, resume=args.resume,
-                              transfer=transfer, progress=not args.no_progress)
+                              transfer=transfer, progress=not args.no_progress,
+                              withhold_expected=args.withhold_expected)
         slots = backend.slots if backend is not None else args.workers or cpu_count()
         where = backend.description if backend is not None else "the local pool"
     except SandboxUnavailable as exc:
@@ -241,6 +242,8 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--resume", action="store_true",
                            help="skip submissions already graded into --out (same file, checks, limits, seed)")
             p.add_argument("--no-progress", action="store_true", help="no progress bar")
+            p.add_argument("--withhold-expected", action="store_true",
+                           help="feedback pages without the expected figures (release later: --resume without it)")
             d = p.add_argument_group("Dask cluster (pip install -e '.[cluster]'; see README)")
             d.add_argument("--scheduler", metavar="ADDRESS", default=None,
                            help="grade on a running Dask scheduler, e.g. tcp://host:8786")

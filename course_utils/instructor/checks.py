@@ -48,10 +48,17 @@ class CheckResult:
     pending: bool = False  # a written answer awaiting manual grading: ``points`` is not a grade yet
     description: str = ""  # what the check checks (from the grading module), shown in the feedback
     hint: str = ""  # a likely cause the grader recognised in the wrong answers (e.g. "did you centre X?")
+    revealing: str = ""  # the part of ``reason`` that shows the expected figure (withheld until grades are released)
 
     @property
     def passed(self) -> bool:
         return not self.pending and math.isclose(self.points, self.max_points)
+
+    def public_reason(self, withhold_expected: bool = False) -> str:
+        """``reason`` as the student's feedback shows it: without the expected figure while it is withheld."""
+        if withhold_expected and self.revealing:
+            return self.reason.replace(self.revealing, "the expected value is shown when grades are released")
+        return self.reason
 
     @property
     def shown_points(self) -> float | str:
@@ -332,28 +339,40 @@ class ResultCheck:
             wanted = f"{target:.6g} (rtol {self.rtol:g}, atol {self.atol:g})"
         if ok:
             return CheckResult(self.id, self.points, self.points, f"`{self.key}` = {value!r}, as expected")
-        return CheckResult(self.id, 0.0, self.points, f"`{self.key}` = {value!r}, expected {wanted}")
+        return CheckResult(self.id, 0.0, self.points, f"`{self.key}` = {value!r}, expected {wanted}",
+                           revealing=f"expected {wanted}")
+
+
+MIN_FUNCTION_SHARE = 0.5
+"""A figure is forgiven only when the student's functions earned at least this share of their points."""
 
 
 def not_charged_again(suite: CheckSuite, results: list[CheckResult], recorded: Mapping[str, Any]) -> list[CheckResult]:
     """One bug costs its own points: a wrong figure that follows from a function that already lost points keeps its.
 
-    A :class:`ResultCheck` with ``depends_on`` that failed although its figure was recorded gets full points,
-    with a reason naming the function checks that charged the bug, when at least one of them lost points. A
-    figure that was never recorded (the cell failed, the exercise not done) still earns nothing.
+    A :class:`ResultCheck` with ``depends_on`` that failed (wrong, or never recorded because a cell failed on
+    the wrong function's output) gets full points, with a reason naming the function checks that charged
+    the bug, when at least one of them lost points, and the student's function checks earned at least
+    :data:`MIN_FUNCTION_SHARE` of their points as a whole: a submission whose functions mostly work is not
+    charged twice for one bug, while stubs or garbage earn no figure points (the untouched release scores 0).
     """
     by_id = {result.check: result for result in results}
     checks = {check.id: check for check in suite.checks}
+    functions = [by_id[c.id] for c in suite.function_checks if c.id in by_id]
+    total = sum(r.max_points for r in functions)
+    works = total > 0 and sum(r.points for r in functions) >= MIN_FUNCTION_SHARE * total - 1e-9
     kept = []
     for result in results:
         check = checks.get(result.check)
-        if isinstance(check, ResultCheck) and check.depends_on and not result.passed and check.key in recorded:
+        if works and isinstance(check, ResultCheck) and check.depends_on and not result.passed:
             charged = [d for d in check.depends_on if d in by_id and by_id[d].points < by_id[d].max_points - 1e-9]
             if charged:
                 names = ", ".join(f"`{d}`" for d in charged)
+                how = "is wrong" if check.key in recorded else "was not recorded"
                 result = CheckResult(result.check, check.points, check.points,
-                                     f"{result.reason}; not charged again: this figure follows from {names}, "
-                                     f"which already lost points for it")
+                                     f"{result.reason}; not charged again: this figure {how} because of {names}, "
+                                     f"which already lost points for it", description=result.description,
+                                     revealing=result.revealing)
         kept.append(result)
     return kept
 

@@ -79,7 +79,8 @@ __all__ = [
 def grade_folder(submissions: Path, checks: Path, out_dir: Path, reference_notebook: Path | None = None,
                  workers: int | None = None, limits: Limits | None = None, seed: int = 0,
                  profile: str = "small", deny: list[Path] | None = None, executor: Any = None,
-                 resume: bool = False, transfer: str = "path", progress: bool = False) -> list[Grade]:
+                 resume: bool = False, transfer: str = "path", progress: bool = False,
+                 withhold_expected: bool = False) -> list[Grade]:
     """Grade every ``*.ipynb`` in ``submissions`` with the checks in ``checks``; write the reports.
 
     Parameters
@@ -114,6 +115,8 @@ def grade_folder(submissions: Path, checks: Path, out_dir: Path, reference_noteb
         ``"path"`` (workers read the submissions folder: a shared file system) or ``"bytes"``.
     progress : bool
         Show a progress bar (done / running / failed) on stderr.
+    withhold_expected : bool
+        Leave the expected figures out of the feedback pages (``grades.csv`` keeps them).
     """
     limits = limits or Limits()
     problem = sandbox_problem(limits)
@@ -129,6 +132,6 @@ def grade_folder(submissions: Path, checks: Path, out_dir: Path, reference_noteb
     finally:
         if executor is None:
             backend.close()
-    write_reports(grades, load_checks(checks), out_dir)
+    write_reports(grades, load_checks(checks), out_dir, withhold_expected)
     return grades
 

@@ -125,7 +125,8 @@ def grade_record(grade: Grade, key: str = "") -> dict[str, Any]:
     run = grade.run
     return {"key": key, "student": grade.student, "file": grade.file, "host": grade.host, "worker": grade.worker,
             "wall": grade.wall,
-            "results": [[r.check, r.points, r.max_points, r.reason, r.pending] for r in grade.results],
+            "results": [[r.check, r.points, r.max_points, r.reason, r.pending, r.description, r.hint, r.revealing]
+                        for r in grade.results],
             "run": {"status": run.status, "seconds": run.seconds, "message": run.message, "sandbox": run.sandbox,
                     "complete": run.complete, "cells": run.cells, "results": run.results,
                     "figures": [base64.b64encode(png).decode("ascii") for png in run.figures]}}
@@ -136,7 +137,8 @@ def grade_from_record(record: dict[str, Any], resumed: bool = False) -> Grade:
     r = record["run"]
     run = Run(r["status"], r["seconds"], cells=r["cells"], results=r["results"], message=r["message"],
               sandbox=r["sandbox"], complete=r["complete"], figures=[base64.b64decode(f) for f in r["figures"]])
-    results = [CheckResult(check, points, maximum, reason, bool(rest and rest[0]))
+    results = [CheckResult(check, points, maximum, reason, bool(rest and rest[0]),
+                           *(str(text) for text in rest[1:4]))
                for check, points, maximum, reason, *rest in record["results"]]
     return Grade(record["student"], results, run, record["file"], record.get("host", ""), record.get("worker", ""),
                  record.get("wall", 0.0), resumed)
