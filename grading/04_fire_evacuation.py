@@ -53,10 +53,12 @@ CHECKS = [
                   points=2, rtol=0.03, atol=0,
                   description="mean and spread of people drawn from a seeded VAE (prior and latent mixture), "
                               "x ~ p(x|z), in metres"),
-    ResultCheck("critical_people_empirical_median", "critical_people_empirical_median", points=1),
-    ResultCheck("critical_people_empirical", "critical_people_empirical", points=1),
+    ResultCheck("critical_people_empirical_median", "critical_people_empirical_median", points=1,
+                depends_on=("critical_crowd",), description="your critical_crowd on the recorded positions' share"),
+    ResultCheck("critical_people_empirical", "critical_people_empirical", points=1,
+                description="100 / share of the recorded positions inside the exit area"),
     ResultCheck("critical_people_resampled", "critical_people_resampled", points=1,
-                same_as="critical_people_empirical_median", rtol=0.06,
+                same_as="critical_people_empirical_median", rtol=0.06, depends_on=("critical_number", "critical_crowd"),
                 description="your critical_number on the resampled data agrees with the binomial answer"),
 ]
 
@@ -67,4 +69,12 @@ DEMO_BUGS = {
                                   "answer = int(np.sort(crossings)[n_draws // 4])")],
     "people_sampler_means_only": [("sample_likelihood=True, z_sampler=z_sampler))",
                                    "sample_likelihood=False, z_sampler=z_sampler))")],
+    "people_sampler_ignores_latent_sampler": [("sample_likelihood=True, z_sampler=z_sampler))",
+                                               "sample_likelihood=True, z_sampler=None))")],
+    "critical_crowd_at_least_critical": [("while stats.binom.sf(critical, high, share) < 0.5:",
+                                          "while stats.binom.sf(critical - 1, high, share) < 0.5:"),
+                                         ("if stats.binom.sf(critical, middle, share) >= 0.5",
+                                          "if stats.binom.sf(critical - 1, middle, share) >= 0.5")],
+    "critical_number_counts_the_critical_th": [("crossings[d] = drawn + hits[critical - inside] + 1",
+                                                "crossings[d] = drawn + hits[critical - inside - 1] + 1")],
 }

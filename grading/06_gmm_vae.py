@@ -80,12 +80,14 @@ CHECKS = [
                   edge=lambda decoder, latent_dim, n, seed, scale: scale < 1e-3,  # noise too small to matter
                   description="z ~ N(0, I) through a decoder with fixed weights, plus the decoder's noise"),
     ResultCheck("true_sample_high_quality_fraction", "true_sample_high_quality_fraction", points=1, rtol=1e-4,
+                depends_on=("sample_mixture", "high_quality_fraction"),
                 description="your sampler and your high-quality share on the true mixture"),
     ResultCheck("gmm_reference_high_quality_fraction", "gmm_reference_high_quality_fraction", points=1, rtol=1e-4,
+                depends_on=("sample_mixture", "high_quality_fraction"),
                 description="GaussianMixture fitted to your samples, scored by your high-quality share"),
-    ResultCheck("n_clusters_bic_data", "n_clusters_bic_data", points=1,
+    ResultCheck("n_clusters_bic_data", "n_clusters_bic_data", points=1, depends_on=("sample_mixture", "bic_n_clusters"),
                 description="your BIC count on your samples of the mixture"),
-    ResultCheck("ari_data_gmm", "ari_data_gmm", points=1, rtol=1e-4,
+    ResultCheck("ari_data_gmm", "ari_data_gmm", points=1, rtol=1e-4, depends_on=("sample_mixture", "bic_n_clusters"),
                 description="clusters labelled with your BIC choice against the true components"),
 ]
 
@@ -98,4 +100,8 @@ DEMO_BUGS: dict[str, list[tuple[str, str]]] = {
     "bic_n_clusters_argmax": [("candidates[int(np.argmin(bics))]", "candidates[int(np.argmax(bics))]")],
     "decoder_noise_exp_not_softplus": [("return loc, ops.softplus(raw) + 1e-3", "return loc, ops.exp(raw) + 1e-3")],
     "sample_vae_without_noise": [("    return loc + s * rng.standard_normal(loc.shape)", "    return loc")],
+    "sample_mixture_ignores_weights": [("labels = rng.choice(len(weights), size=n, p=weights)",
+                                        "labels = rng.choice(len(weights), size=n)")],
+    "high_quality_fraction_squared_distance": [("np.sqrt(squared).min(axis=1) <= threshold",
+                                                "squared.min(axis=1) <= threshold")],
 }

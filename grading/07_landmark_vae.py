@@ -61,6 +61,9 @@ def _loss_cases(rng: np.random.Generator) -> list[tuple]:
     return cases
 
 
+TRIPLET_PIECES = ("make_triplets", "satisfied_triplets")
+"""The figures' triplets and their scoring are the student's: a bug there is charged once, by its own check."""
+
 CHECKS = [
     FunctionCheck("build_conditional_networks", "build_conditional_networks", _network_cases,
                   ref.build_conditional_networks, points=3, probe=probes.conditional_networks_behaviour,
@@ -75,11 +78,11 @@ CHECKS = [
                   description="share of triplets with d(ref, pos) <= d(ref, neg)"),
     FunctionCheck("triplet_loss", "triplet_loss", _loss_cases, ref.triplet_loss, points=3, rtol=1e-4, atol=1e-6,
                   description="mean softplus(d(ref, pos) - d(ref, neg)) / topological variance"),
-    ResultCheck("triplets_raw", "triplets_raw", points=1, bounds=(0.5, 0.6),
+    ResultCheck("triplets_raw", "triplets_raw", points=1, bounds=(0.5, 0.6), depends_on=TRIPLET_PIECES,
                 description="test triplets satisfied by the raw landmarks: your triplets, your scoring"),
-    ResultCheck("triplets_pca", "triplets_pca", points=1, bounds=(0.5, 0.6),
+    ResultCheck("triplets_pca", "triplets_pca", points=1, bounds=(0.5, 0.6), depends_on=TRIPLET_PIECES,
                 description="test triplets satisfied by 30 principal components: your triplets, your scoring"),
-    ResultCheck("triplets_pca_20", "triplets_pca_20", points=1, bounds=(0.5, 0.6),
+    ResultCheck("triplets_pca_20", "triplets_pca_20", points=1, bounds=(0.5, 0.6), depends_on=TRIPLET_PIECES,
                 description="test triplets satisfied by 20 principal components: your triplets, your scoring"),
 ]
 
@@ -91,4 +94,8 @@ DEMO_BUGS: dict[str, list[tuple[str, str]]] = {
     "make_triplets_intensity_rule_reversed": [("if gap[pos] > gap[neg]:", "if gap[pos] < gap[neg]:")],
     "satisfied_triplets_reversed": [("<= np.linalg.norm(ref - neg, axis=1)", ">= np.linalg.norm(ref - neg, axis=1)")],
     "triplet_loss_distances_swapped": [("ops.softplus(d_pos - d_neg)", "ops.softplus(d_neg - d_pos)")],
+    "triplet_loss_ignores_topological_variance": [("ops.mean(ops.softplus(d_pos - d_neg)) / topological_variance",
+                                                   "ops.mean(ops.softplus(d_pos - d_neg))")],
+    "satisfied_triplets_signed_sum": [("np.linalg.norm(ref - pos, axis=1) <= np.linalg.norm(ref - neg, axis=1)",
+                                        "np.sum(ref - pos, axis=1) <= np.sum(ref - neg, axis=1)")],
 }
