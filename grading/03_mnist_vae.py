@@ -11,6 +11,7 @@ loose bounds.
 
 
 import numpy as np
+import tensorflow as tf
 
 from course_utils.instructor.checks import FunctionCheck, ResultCheck
 from course_utils.instructor.reference import vae as R
@@ -61,6 +62,21 @@ def _snapshot_cases(rng: np.random.Generator) -> list[tuple]:
 
 
 
+def fixed_noise_reparameterize(z_mean, z_log_var):
+    """The reference's reparameterisation with its noise fixed by a seed, so that a training step is deterministic."""
+    epsilon = tf.random.stateless_normal(tf.shape(z_mean), seed=[2024, 3], dtype=z_mean.dtype)
+    return z_mean + tf.exp(0.5 * z_log_var) * epsilon
+
+
+# One bug costs its own points: train_step and test_step run with the reference's neg_elbo and a reparameterize
+# with fixed noise (the sheet asks the class to call both), on probe networks whose posterior standard deviation
+# is 1: a step that decodes z_mean without sampling, or sums where it should average, differs from the reference,
+# while a wrong neg_elbo or reparameterize is charged by its own checks only.
+STEP_HELPERS = {"reparameterize": fixed_noise_reparameterize, "neg_elbo": R.neg_elbo}
+PIPELINE = ("build_encoder", "build_decoder", "reparameterize", "neg_elbo_reconstruction", "neg_elbo_kl",
+            "train_step", "test_step")
+STEP_PREAMBLE = "import tensorflow as tf\nimport tensorflow_probability as tfp\n\ntfd = tfp.distributions\n"
+
 CHECKS = [
     FunctionCheck("build_encoder", "build_encoder", _encoder_cases, R.build_encoder,
                   probe=P.probe_network, points=2, rtol=1e-4, atol=1e-4,
@@ -79,19 +95,23 @@ CHECKS = [
                   probe=P.probe_neg_elbo_kl, points=3, rtol=1e-4, atol=1e-3,
                   description="KL(q(z|x) || N(0, I)) per image"),
     FunctionCheck("train_step", "VAE", _train_cases, R.VAE,
-                  probe=P.probe_train_step, points=4, rtol=1e-3, atol=1e-2,
+                  probe=P.probe_train_step, points=4, rtol=1e-3, atol=1e-2, substitutes=STEP_HELPERS,
+                  substitutes_preamble=STEP_PREAMBLE, returns=("loss, reconstruction and kl per step",),
                   description="loss, reconstruction and kl after each of 3 SGD steps on fixed networks and a hidden "
-                              "batch (with the reference reparameterize and neg_elbo)"),
+                              "batch (with the reference reparameterize, noise fixed, and neg_elbo)"),
     FunctionCheck("test_step", "VAE", _test_cases, R.VAE,
-                  probe=P.probe_test_step, points=2, rtol=1e-3, atol=1e-2,
-                  description="loss, reconstruction and kl reported by evaluate"),
+                  probe=P.probe_test_step, points=2, rtol=1e-3, atol=1e-2, substitutes=STEP_HELPERS,
+                  substitutes_preamble=STEP_PREAMBLE, returns=("loss, reconstruction and kl",),
+                  description="loss, reconstruction and kl reported by evaluate (with the reference reparameterize, "
+                              "noise fixed, and neg_elbo)"),
     FunctionCheck("snapshots", "Snapshots", _snapshot_cases, R.Snapshots,
                   probe=P.probe_snapshots, points=2, rtol=0, atol=0,
                   description="figures drawn after the chosen 1-based epochs, and kept"),
-    ResultCheck("neg_elbo_latent2", "mnist_test_neg_elbo_latent2", points=1, bounds=(100.0, 230.0),
+    ResultCheck("neg_elbo_latent2", "mnist_test_neg_elbo_latent2", points=1, bounds=(100.0, 230.0), depends_on=PIPELINE,
                 description="test -ELBO of your latent-2 model after the small profile (2 epochs, 6000 images; "
                             "the reference run: about 193 nats)"),
     ResultCheck("neg_elbo_latent32", "mnist_test_neg_elbo_latent32", points=1, bounds=(70.0, 230.0),
+                depends_on=PIPELINE,
                 description="test -ELBO of your latent-32 model after the small profile (about 192 nats)"),
 ]
 
@@ -113,4 +133,8 @@ DEMO_BUGS = {
         "reconstruction, kl = neg_elbo(x, logits, z_mean, z_log_var)\n"
         "        self.loss_tracker.update_state(reconstruction)")],
     "snapshots_zero_based": [("if epoch + 1 in self.epochs:", "if epoch in self.epochs:")],
+    "train_step_decodes_the_mean": [("logits = self.decoder(reparameterize(z_mean, z_log_var), training=True)",
+                                     "logits = self.decoder(z_mean, training=True)")],
+    "reparameterize_log_var_as_std": [("return z_mean + tf.exp(0.5 * z_log_var) * epsilon",
+                                       "return z_mean + z_log_var * epsilon")],
 }

@@ -11,9 +11,9 @@ states, and the networks under ``train_step``/``test_step`` are the kit's generi
   differ (fresh noise).
 * :func:`probe_neg_elbo` / :func:`probe_neg_elbo_kl`: one of the two per-image terms.
 * :func:`probe_train_step` / :func:`probe_test_step`: the student's ``VAE`` class on fixed networks whose
-  posterior standard deviation is ``exp(-10)`` (so the sample is the mean and every number is
-  deterministic), trained a few SGD steps on a fixed batch. The class uses the student's own
-  ``reparameterize`` and ``neg_elbo``: a mistake there also shows here.
+  posterior standard deviation is 1, trained a few SGD steps on a fixed batch. The check replaces the
+  student's ``reparameterize`` and ``neg_elbo`` by the reference's (noise fixed by a seed), so every number
+  is deterministic and a mistake there is charged by their own checks only.
 * :func:`probe_snapshots`: when the student's callback calls ``make_figure`` and what it keeps.
 """
 
@@ -98,8 +98,14 @@ def probe_neg_elbo_kl(function: Callable, x: np.ndarray, logits: np.ndarray, z_m
     return probe_neg_elbo(function, x, logits, z_mean, z_log_var, index=1)
 
 
+POSTERIOR_LOG_VAR = 0.0
+"""The probe encoder's log-variance: a posterior standard deviation of 1, so that a step that decodes ``z_mean``
+without sampling differs from one that samples. The check gives the class a ``reparameterize`` with fixed noise
+(see ``grading/03_mnist_vae.py``), so every number is still deterministic."""
+
+
 def _deterministic_networks(latent_dim: int, seed: int) -> tuple[keras.Model, keras.Model]:
-    """The sheet's networks (kit builders) with seeded weights and a posterior std of exp(-10) everywhere."""
+    """The sheet's networks (kit builders) with seeded weights and a posterior std of 1 everywhere."""
     from course_utils import vae as kit
 
     encoder = kit.build_encoder(IMAGE_SHAPE, latent_dim, HIDDEN)
@@ -108,7 +114,7 @@ def _deterministic_networks(latent_dim: int, seed: int) -> tuple[keras.Model, ke
     fixed_weights(encoder, sheet_shapes("encoder", latent_dim), seed)
     fixed_weights(decoder, sheet_shapes("decoder", latent_dim), seed + 1)
     head = encoder.get_layer("z_log_var")
-    head.set_weights([np.zeros_like(head.get_weights()[0]), np.full_like(head.get_weights()[1], -20.0)])
+    head.set_weights([np.zeros_like(head.get_weights()[0]), np.full_like(head.get_weights()[1], POSTERIOR_LOG_VAR)])
     return encoder, decoder
 
 
