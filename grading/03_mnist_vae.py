@@ -60,6 +60,28 @@ def _snapshot_cases(rng: np.random.Generator) -> list[tuple]:
     return [([1, 3], 4), ([2], 2), ([1, 2, 5], 5)]
 
 
+# Kit functions withheld while grading this notebook (course_utils/instructor/withhold.py): each computes what an
+# exercise asks for. build_encoder((28, 28), d, (512, 256)) is the sheet's encoder, build_decoder(d, 784, 1,
+# (256, 512)) plus a Reshape its decoder; posterior(...).sample() or sample_posterior, and _sample_codes, draw
+# the reparameterised z; BernoulliLikelihood.distribution, prior and posterior give both -ELBO terms (and the
+# model-level neg_elbo and bounds estimate them); VAE.terms, train_step, test_step and _track are train_step and
+# test_step. None is called by the notebook's own cells (they use the student's functions and V.make_dataset,
+# binarize, latent_grid, EpochTimer).
+WITHHELD = [
+    "course_utils.vae:build_encoder",
+    "course_utils.vae:build_decoder",
+    "course_utils.vae:prior",
+    "course_utils.vae:posterior",
+    "course_utils.vae:sample_posterior",
+    "course_utils.vae:BernoulliLikelihood.distribution",
+    "course_utils.vae:VAE.terms",
+    "course_utils.vae:VAE.train_step",
+    "course_utils.vae:VAE.test_step",
+    "course_utils.vae:VAE._track",
+    "course_utils.vae:neg_elbo",
+    "course_utils.vae:bounds",
+    "course_utils.landmark_vae:TopologicalVAE._sample_codes",
+]
 
 CHECKS = [
     FunctionCheck("build_encoder", "build_encoder", _encoder_cases, R.build_encoder,

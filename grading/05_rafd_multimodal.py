@@ -121,6 +121,17 @@ def _classifier_cases(rng: np.random.Generator) -> list[tuple]:
     return [(3, int(rng.integers(100))), (5, int(rng.integers(100)))]
 
 
+# Kit functions withheld while grading this notebook (course_utils/instructor/withhold.py): split_by_person is a
+# subject-independent train / validation / test split (subject_split without the stratification). In the calls
+# of the checks only (the notebook's normalized_positions needs it): inter_ocular_distance, the unit of
+# landmark_deltas. No kit function parses RaFD names, pairs neutral faces or builds the branches and the head.
+WITHHELD = [
+    "course_utils.data.splits:split_by_person",
+]
+WITHHELD_IN_CALLS = [
+    "course_utils.landmarks:inter_ocular_distance",
+]
+
 CHECKS = [
     FunctionCheck("parse_rafd_name", "parse_rafd_name", _names, parse_rafd_name, points=2, probe=parsed_fields,
                   edge=_is_not_rafd, edge_share=0.3,

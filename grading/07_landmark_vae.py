@@ -61,6 +61,14 @@ def _loss_cases(rng: np.random.Generator) -> list[tuple]:
     return cases
 
 
+# Kit functions withheld while grading this notebook (course_utils/instructor/withhold.py): the conditional inputs
+# of the kit's builders (build_encoder(..., condition_shape=...) and build_decoder(..., condition_dim=...) are
+# build_conditional_networks). Model 1 of the notebook uses the unconditional builders, which stay.
+WITHHELD = [
+    "course_utils.vae:conditional_encoder_input",
+    "course_utils.vae:conditional_decoder_input",
+]
+
 CHECKS = [
     FunctionCheck("build_conditional_networks", "build_conditional_networks", _network_cases,
                   ref.build_conditional_networks, points=3, probe=probes.conditional_networks_behaviour,
