@@ -26,7 +26,8 @@ from course_utils.probes.rafd import (
     classifier_behaviour,
     parsed_fields,
     partner_positions,
-    split_behaviour,
+    split_facts,
+    split_raw,
 )
 
 EXERCISE = "05_rafd_multimodal"
@@ -140,7 +141,8 @@ CHECKS = [
                   description="row position of each row's neutral image (same model and match columns), -1 if none"),
     FunctionCheck("landmark_deltas", "landmark_deltas", _faces, landmark_deltas, points=4, rtol=1e-5, atol=1e-5,
                   edge=_same_face, description="(emote - neutral) / neutral inter-ocular distance, flattened per face"),
-    FunctionCheck("subject_split", "subject_split", _splits, subject_split, points=2, probe=split_behaviour,
+    FunctionCheck("subject_split", "subject_split", _splits, subject_split, points=2, probe=split_raw,
+                  judge=split_facts,
                   description="every row once, no person in two parts, fold-sized test and validation, every label"),
     FunctionCheck("build_cnn_branch", "build_cnn_branch", _cnn_cases, build_cnn_branch, points=2,
                   probe=branch_behaviour, description="CNN branch: names, shapes, output depends on input, learns"),

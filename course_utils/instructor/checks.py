@@ -56,6 +56,7 @@ class Expected(list):
     """The reference's return values, one per case, with each case's ``weights`` (its share of the points)."""
 
     weights: list[float]
+    cases: list[Case]  # the argument tuples (a check's ``judge`` reads them in the grader)
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,13 @@ class FunctionCheck:
         Indices of the returned values that the release's leak check protects one by one (default: all);
         leave out parts that are no answer on their own (e.g. the column means returned by ``fit_pca``).
         The whole answer is always protected.
+    judge : callable, optional
+        ``judge(raw arrays, *case) -> arrays``, run in the grader (trusted) on what the probe returned for the
+        reference and for the student, before comparing: the probe returns raw observations that only a correct
+        solution produces on the hidden inputs (samples, gradients, outputs with hidden weights, per-step
+        losses), and the statistics, tolerances and facts are computed here, from the true hidden ``case``, where
+        the submission cannot replace them. A probe whose raw output is the same for every correct solution
+        (shapes, flags, a constant statistic) is worth nothing, since a stub of it would score.
     """
 
     id: str
@@ -118,6 +126,7 @@ class FunctionCheck:
     normalize: Callable[[list[np.ndarray]], list[np.ndarray]] | None = None
     probe: Callable[..., Any] | None = None
     leak_parts: tuple[int, ...] | None = None
+    judge: Callable[..., Any] | None = None
 
     def call_reference(self, case: Case) -> Any:
         """The reference's answer to ``case`` (through the probe, if any)."""
@@ -147,7 +156,16 @@ class FunctionCheck:
         """The reference's value for every case, carrying the cases' weights."""
         values = Expected(self.call_reference(case) for case in cases)
         values.weights = self.weights(cases)
+        values.cases = list(cases)
         return values
+
+    def judged(self, arrays: list[np.ndarray], case: Case | None) -> list[np.ndarray]:
+        """``arrays`` (one case's raw values) through ``judge`` with the hidden ``case`` (unchanged without one)."""
+        if self.judge is None:
+            return arrays
+        if case is None:
+            raise ValueError(f"check {self.id!r} has a judge, which needs the cases (use FunctionCheck.expected)")
+        return as_arrays(self.judge(list(arrays), *case))
 
     def arrays(self, value: Any) -> list[np.ndarray]:
         """A return value as the list of arrays that is compared (after ``normalize``)."""
@@ -161,13 +179,20 @@ class FunctionCheck:
         ``expected`` from :meth:`expected` carries the case weights; a plain list weighs cases equally.
         """
         weights = getattr(expected, "weights", None) or [self.points / len(expected)] * len(expected)
+        cases = getattr(expected, "cases", None) or [None] * len(expected)
         earned, problems = 0.0, []
-        for number, (want, got, weight) in enumerate(zip(expected, outcomes, weights, strict=True), start=1):
+        for number, (want, got, weight, case) in enumerate(zip(expected, outcomes, weights, cases, strict=True),
+                                                           start=1):
             if "error" in got:
                 problems.append(f"case {number}: {got['error']}")
                 continue
             try:
-                message = compare(self.arrays(as_arrays(want)), self.arrays(list(got["value"])), self.rtol, self.atol)
+                want_arrays = self.arrays(self.judged(as_arrays(want), case))
+            except Exception as exc:  # the reference's own raw values: a broken judge is the instructor's bug
+                raise ValueError(f"check {self.id!r}: the judge fails on the reference's case {number}") from exc
+            try:
+                message = compare(want_arrays, self.arrays(self.judged(list(got["value"]), case)), self.rtol,
+                                  self.atol)
             except Exception as exc:  # noqa: BLE001 (a student's value that normalize cannot handle)
                 message = f"could not compare the returned value ({type(exc).__name__}: {exc})"
             if message:

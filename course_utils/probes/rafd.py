@@ -9,7 +9,7 @@ which weights it moves — not on one architecture.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -39,6 +39,26 @@ def parsed_fields(parse: Callable[[str], Any], name: str) -> np.ndarray:
     return np.array(out)
 
 
+def split_raw(split: Callable[..., Any], labels: np.ndarray, groups: np.ndarray, n_folds: int,
+              seed: int) -> tuple[np.ndarray, ...]:
+    """The raw parts of ``split(labels, groups, n_folds=..., seed=...)``: train, val, test, and the test part
+    for ``seed + 1``. Judged in the grader by :func:`split_facts` against the hidden labels and groups."""
+    labels, groups = np.asarray(labels), np.asarray(groups)
+    result = split(labels, groups, n_folds=int(n_folds), seed=int(seed))
+    other = split(labels, groups, n_folds=int(n_folds), seed=int(seed) + 1)
+    return (*(np.asarray(getattr(result, name)).ravel() for name in ("train", "val", "test")),
+            np.asarray(other.test).ravel())
+
+
+def split_facts(values: Sequence[np.ndarray], labels: np.ndarray, groups: np.ndarray, n_folds: int,
+                seed: int) -> np.ndarray:
+    """The grader's judgement of :func:`split_raw` (the five facts of :func:`split_behaviour`)."""
+    if len(values) != 4:
+        raise ValueError(f"expected 4 index arrays (train, val, test, test of another seed), got {len(values)}")
+    return _split_facts([np.asarray(v).ravel() for v in values[:3]], np.asarray(values[3]).ravel(),
+                        np.asarray(labels), np.asarray(groups), int(n_folds))
+
+
 def split_behaviour(split: Callable[..., Any], labels: np.ndarray, groups: np.ndarray, n_folds: int,
                     seed: int) -> np.ndarray:
     """Facts (1 = as required) about ``split(labels, groups, n_folds=..., seed=...)``: every row in exactly
@@ -47,6 +67,12 @@ def split_behaviour(split: Callable[..., Any], labels: np.ndarray, groups: np.nd
     labels, groups = np.asarray(labels), np.asarray(groups)
     result = split(labels, groups, n_folds=n_folds, seed=seed)
     parts = [np.asarray(getattr(result, name)).ravel() for name in ("train", "val", "test")]
+    other = np.asarray(split(labels, groups, n_folds=n_folds, seed=seed + 1).test).ravel()
+    return _split_facts(parts, other, labels, groups, n_folds)
+
+
+def _split_facts(parts: list[np.ndarray], other_test: np.ndarray, labels: np.ndarray, groups: np.ndarray,
+                 n_folds: int) -> np.ndarray:
     if not all(np.issubdtype(p.dtype, np.integer) or p.size == 0 for p in parts):
         return np.zeros(5)
     everything = np.concatenate(parts)
@@ -58,8 +84,7 @@ def split_behaviour(split: Callable[..., Any], labels: np.ndarray, groups: np.nd
     share = len(set(groups.tolist())) / n_folds
     sizes = all(abs(len(s) - share) <= 1 for s in sets[1:])
     every_label = all(len(set(labels[p].tolist())) == len(set(labels.tolist())) for p in parts)
-    other = split(labels, groups, n_folds=n_folds, seed=seed + 1)
-    varies = not np.array_equal(np.sort(np.asarray(other.test)), np.sort(parts[2]))
+    varies = not np.array_equal(np.sort(other_test), np.sort(parts[2]))
     return np.array([once, disjoint, sizes, every_label, varies], dtype=float)
 
 
