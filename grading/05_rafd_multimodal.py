@@ -22,8 +22,10 @@ from course_utils.instructor.reference.classifiers import (
 )
 from course_utils.instructor.reference.rafd import landmark_deltas, neutral_partner, parse_rafd_name
 from course_utils.probes.rafd import (
-    branch_behaviour,
-    classifier_behaviour,
+    branch_descriptions,
+    branch_facts,
+    classifier_descriptions,
+    classifier_facts,
     parsed_fields,
     partner_positions,
     split_facts,
@@ -145,13 +147,14 @@ CHECKS = [
                   judge=split_facts,
                   description="every row once, no person in two parts, fold-sized test and validation, every label"),
     FunctionCheck("build_cnn_branch", "build_cnn_branch", _cnn_cases, build_cnn_branch, points=2,
-                  probe=branch_behaviour, description="CNN branch: names, shapes, output depends on input, learns"),
+                  probe=branch_descriptions, judge=branch_facts,
+                  description="CNN branch: names, shapes, output depends on input, learns"),
     FunctionCheck("build_mlp_branch", "build_mlp_branch", _mlp_cases, build_mlp_branch, points=2,
-                  probe=branch_behaviour,
+                  probe=branch_descriptions, judge=branch_facts,
                   description="MLP branch: names, shapes, standardises with mean and std, output depends on "
                               "input, learns"),
     FunctionCheck("build_classifier", "build_classifier", _classifier_cases, build_classifier, points=3,
-                  probe=classifier_behaviour,
+                  probe=classifier_descriptions, judge=classifier_facts,
                   description="softmax head on one or several branches: probabilities, compiled (learning rate, "
                               "cross-entropy), learns, freezes branches when asked"),
     ResultCheck("n_pairs_used", "n_pairs_used", points=1,

@@ -41,6 +41,8 @@ def graded(request, tmp_path_factory) -> tuple[str, dict[str, Grade]]:
         (subs / f"kitcall{number}.ipynb").write_text(json.dumps(cut_notebook(instructor, variant)), encoding="utf-8")
     grades = grade_folder(subs, ROOT / "grading" / f"{stem}.py", tmp / "out", workers=2,
                           limits=Limits(timeout=600, cell_timeout=300))
+    for grade in grades:  # the measured scores, shown with pytest -s
+        print(f"{stem} {grade.student}: {automatic(grade):g} automatic points, run {grade.run.status}")
     return stem, {grade.student: grade for grade in grades}
 
 

@@ -57,6 +57,7 @@ class Expected(list):
 
     weights: list[float]
     cases: list[Case]  # the argument tuples (a check's ``judge`` reads them in the grader)
+    judged: dict[int, list[np.ndarray]]  # case number -> the reference's values after ``judge`` (a cache)
 
 
 @dataclass(frozen=True)
@@ -157,6 +158,7 @@ class FunctionCheck:
         values = Expected(self.call_reference(case) for case in cases)
         values.weights = self.weights(cases)
         values.cases = list(cases)
+        values.judged = {}
         return values
 
     def judged(self, arrays: list[np.ndarray], case: Case | None) -> list[np.ndarray]:
@@ -186,8 +188,14 @@ class FunctionCheck:
             if "error" in got:
                 problems.append(f"case {number}: {got['error']}")
                 continue
+            judged = getattr(expected, "judged", None)  # the reference's judged values, once per process
             try:
-                want_arrays = self.arrays(self.judged(as_arrays(want), case))
+                if judged is not None and number in judged:
+                    want_arrays = judged[number]
+                else:
+                    want_arrays = self.arrays(self.judged(as_arrays(want), case))
+                    if judged is not None:
+                        judged[number] = want_arrays
             except Exception as exc:  # the reference's own raw values: a broken judge is the instructor's bug
                 raise ValueError(f"check {self.id!r}: the judge fails on the reference's case {number}") from exc
             try:
