@@ -175,12 +175,13 @@ def probe_test_step(cls: type, latent_dim: int, seed: int, beta: float, x: np.nd
     return np.array([logs["loss"], logs["reconstruction"], logs["kl"]], dtype=np.float64)
 
 
-def probe_snapshots(cls: type, epochs: Sequence[int], n_epochs: int) -> tuple[np.ndarray, np.ndarray]:
-    """Train a tiny model ``n_epochs`` epochs (2 steps each) with ``cls(epochs, make_figure)``.
+def probe_snapshots(cls: type, epochs: Sequence[int], n_epochs: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Train a tiny seeded model ``n_epochs`` epochs (2 steps each) with ``cls(epochs, make_figure)``.
 
     Returns the epochs kept in ``callback.figures`` (sorted) and, for each, the optimizer steps done when
     ``make_figure`` drew it (``2 * epoch`` if drawn at the end of that epoch; -1 if the kept object is not
-    the figure ``make_figure`` returned).
+    the figure ``make_figure`` returned), and the sum of the model's weights then: a raw observation of the
+    training run that only a callback drawing at those moments produces (not the pattern of the epochs alone).
     """
     import matplotlib.pyplot as plt
 
@@ -188,10 +189,12 @@ def probe_snapshots(cls: type, epochs: Sequence[int], n_epochs: int) -> tuple[np
 
     def make_figure(model: keras.Model, epoch: int) -> Any:
         figure = plt.figure()
-        drawn[int(epoch)] = (int(model.optimizer.iterations.numpy()), figure)
+        weights = float(sum(np.sum(w) for w in model.get_weights()))
+        drawn[int(epoch)] = (int(model.optimizer.iterations.numpy()), figure, weights)
         return figure
 
-    callback = cls(list(epochs), make_figure)
+    callback = cls([int(e) for e in np.ravel(epochs)], make_figure)
+    keras.utils.set_random_seed(int(n_epochs))
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     model.compile(optimizer="sgd", loss="mse", jit_compile=False)
     x = np.random.default_rng(0).normal(size=(8, 2)).astype(np.float32)
@@ -199,4 +202,5 @@ def probe_snapshots(cls: type, epochs: Sequence[int], n_epochs: int) -> tuple[np
     plt.close("all")
     kept = sorted(int(k) for k in getattr(callback, "figures", {}))
     steps = [drawn[k][0] if k in drawn and callback.figures[k] is drawn[k][1] else -1 for k in kept]
-    return np.array(kept, dtype=np.int64), np.array(steps, dtype=np.int64)
+    sums = [drawn[k][2] if k in drawn else 0.0 for k in kept]
+    return np.array(kept, dtype=np.int64), np.array(steps, dtype=np.int64), np.array(sums, dtype=np.float64)
