@@ -93,13 +93,18 @@ with open(cases_path, "rb") as handle:
 
 
 def mappings(signature, args, key):
-    """The argument mappings a student would write: the exercise's order, every other order of the positional
-    arguments (up to 4 of them), and keywords named as the exercise names them (where the callee has them)."""
+    """The argument mappings a student would write: the exercise's order, every other order of its array
+    arguments (up to 3 of them; numbers and strings stay in place), and keywords named as the exercise names
+    them (where the callee has them)."""
     found = [("", tuple(args), {})]
-    if len(args) <= 4:
-        for order in itertools.permutations(range(len(args))):
-            if list(order) != sorted(order):
-                found.append(("order " + "".join(map(str, order)), tuple(args[i] for i in order), {}))
+    arrays = [i for i, a in enumerate(args) if isinstance(a, np.ndarray)]
+    if 2 <= len(arrays) <= 3:
+        for order in itertools.permutations(arrays):
+            if list(order) != arrays:
+                moved = list(args)
+                for place, source in zip(arrays, order):
+                    moved[place] = args[source]
+                found.append(("order " + "".join(map(str, order)), tuple(moved), {}))
     named = names.get(key) or []
     if signature is not None and len(named) == len(args):
         accepted = signature.parameters
