@@ -188,6 +188,7 @@ class LeakReport:
     checks: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # "module.function: why"
     failed_modules: list[str] = field(default_factory=list)
+    withheld: list[str] = field(default_factory=list)  # answers of functions the grader withholds for that exercise
 
     @property
     def ok(self) -> bool:
@@ -216,6 +217,21 @@ def exercise_cases(grading_dir: Path, seed: int = 0) -> dict[str, tuple[Function
                 continue
             cases = [c for c in check.make_cases(seed + index) if not check.is_edge(c)]
             found[f"{suite.exercise}:{check.id}"] = (check, cases, [check.call_reference(case) for case in cases])
+    return found
+
+
+def withheld_functions(grading_dir: Path) -> dict[str, set[str]]:
+    """``EXERCISE -> {"course_utils.module.function", ...}``: what each grading module withholds (both lists).
+
+    The sandbox of a submission cannot call them, so an answer they reproduce is no leak (it is reported apart).
+    """
+    from .withhold import split_entry, withheld_of
+
+    found = {}
+    for path in sorted(Path(grading_dir).glob("[0-9][0-9]_*.py")):
+        suite = load_checks(path)
+        found[suite.exercise] = {".".join(split_entry(entry)) for entries in withheld_of(suite.module)
+                                 for entry in entries}
     return found
 
 
@@ -322,6 +338,7 @@ def find_leaks(release_dir: Path, grading_dir: Path, seed: int = 0, call_timeout
         raise FileNotFoundError(f"No released package {release_dir / 'course_utils'}; run the release command first.")
     cases = exercise_cases(grading_dir, seed)
     report = LeakReport(checks=sorted(cases))
+    withheld = withheld_functions(grading_dir)
     from .grade import network_namespace_available
 
     with tempfile.TemporaryDirectory(prefix="course-kit-leaks-") as tmp:
@@ -364,6 +381,10 @@ def find_leaks(release_dir: Path, grading_dir: Path, seed: int = 0, call_timeout
                 with np.load(work / module / record["file"]) as data:
                     got = [data[name] for name in data.files]
                 what = judge(check, args[record["case"]], answers[record["case"]], got)
+                name = f"{module}.{record['function']}"
+                if what and name in withheld.get(record["key"].split(":")[0], set()):
+                    report.withheld.append(f"{name} ({record['key']}): withheld while grading it")
+                    what = ""
                 if what and key[:3] not in leaked:  # one leak per function and case, however the arguments went
                     leaked.add(key[:3])
                     report.leaks.append(Leak(f"{module}.{record['function']}", record["key"], record["case"], what,
@@ -377,6 +398,8 @@ def print_report(report: LeakReport) -> None:
           f"{report.calls} calls that bound, {report.mapped_calls} more with the arguments reordered or by keyword")
     for note in report.skipped:
         print(f"  skipped {note}")
+    for note in sorted(set(report.withheld)):
+        print(f"  withheld {note}")
     for failure in report.failed_modules:
         print(f"FAIL module could not be probed: {failure}")
     for leak in report.leaks:
