@@ -152,6 +152,19 @@ def check_latent_dim(latent_dim: int) -> int:
     return int(latent_dim)
 
 
+def conditional_encoder_input(x_input: Any, flat_x: Any, condition_shape: Sequence[int]) -> tuple[list, Any]:
+    """A conditional encoder's inputs ``[x, c]`` and ``concat(flat x, flat c)`` (withheld while grading 07)."""
+    c = keras.Input(shape=tuple(condition_shape), name="condition")
+    return [x_input, c], keras.layers.Concatenate(name="x_and_condition")(
+        [flat_x, keras.layers.Flatten(name="flatten_condition")(c)])
+
+
+def conditional_decoder_input(z_input: Any, condition_dim: int) -> tuple[list, Any]:
+    """A conditional decoder's inputs ``[z, c]`` and ``concat(z, c)``, ``z`` first (withheld while grading 07)."""
+    c = keras.Input(shape=(condition_dim,), name="condition")
+    return [z_input, c], keras.layers.Concatenate(name="z_and_condition")([z_input, c])
+
+
 def build_encoder(input_shape: Sequence[int], latent_dim: int, hidden: Sequence[int],
                   activation: str = "relu", name: str = "encoder", condition_shape: Sequence[int] | None = None,
                   dropout: float = 0.0) -> keras.Model:
@@ -167,9 +180,7 @@ def build_encoder(input_shape: Sequence[int], latent_dim: int, hidden: Sequence[
     inputs = x
     x = keras.layers.Flatten(name="flatten")(x)
     if condition_shape is not None:
-        c = keras.Input(shape=tuple(condition_shape), name="condition")
-        inputs = [inputs, c]
-        x = keras.layers.Concatenate(name="x_and_condition")([x, keras.layers.Flatten(name="flatten_condition")(c)])
+        inputs, x = conditional_encoder_input(inputs, x, condition_shape)
     x = _hidden_layers(x, hidden, activation, dropout)
     z_mean = keras.layers.Dense(latent_dim, name="z_mean")(x)
     z_log_var = keras.layers.Dense(latent_dim, name="z_log_var")(x)
@@ -188,9 +199,7 @@ def build_decoder(latent_dim: int, output_dim: int, n_params: int, hidden: Seque
     """
     x = inputs = keras.Input(shape=(latent_dim,), name="z")
     if condition_dim is not None:
-        c = keras.Input(shape=(condition_dim,), name="condition")
-        inputs = [inputs, c]
-        x = keras.layers.Concatenate(name="z_and_condition")([x, c])
+        inputs, x = conditional_decoder_input(inputs, condition_dim)
     x = _hidden_layers(x, hidden, activation, dropout)
     params = keras.layers.Dense(n_params * output_dim, name="likelihood_params")(x)
     return keras.Model(inputs, params, name=name)

@@ -22,11 +22,14 @@ from course_utils.instructor.reference.classifiers import (
 )
 from course_utils.instructor.reference.rafd import landmark_deltas, neutral_partner, parse_rafd_name
 from course_utils.probes.rafd import (
-    branch_behaviour,
-    classifier_behaviour,
+    branch_descriptions,
+    branch_facts,
+    classifier_descriptions,
+    classifier_facts,
     parsed_fields,
     partner_positions,
-    split_behaviour,
+    split_facts,
+    split_raw,
 )
 
 EXERCISE = "05_rafd_multimodal"
@@ -121,6 +124,17 @@ def _classifier_cases(rng: np.random.Generator) -> list[tuple]:
     return [(3, int(rng.integers(100))), (5, int(rng.integers(100)))]
 
 
+# Kit functions withheld while grading this notebook (course_utils/instructor/withhold.py): split_by_person is a
+# subject-independent train / validation / test split (subject_split without the stratification). In the calls
+# of the checks only (the notebook's normalized_positions needs it): inter_ocular_distance, the unit of
+# landmark_deltas. No kit function parses RaFD names, pairs neutral faces or builds the branches and the head.
+WITHHELD = [
+    "course_utils.data.splits:split_by_person",
+]
+WITHHELD_IN_CALLS = [
+    "course_utils.landmarks:inter_ocular_distance",
+]
+
 CHECKS = [
     FunctionCheck("parse_rafd_name", "parse_rafd_name", _names, parse_rafd_name, points=2, probe=parsed_fields,
                   edge=_is_not_rafd, edge_share=0.3,
@@ -129,16 +143,18 @@ CHECKS = [
                   description="row position of each row's neutral image (same model and match columns), -1 if none"),
     FunctionCheck("landmark_deltas", "landmark_deltas", _faces, landmark_deltas, points=4, rtol=1e-5, atol=1e-5,
                   edge=_same_face, description="(emote - neutral) / neutral inter-ocular distance, flattened per face"),
-    FunctionCheck("subject_split", "subject_split", _splits, subject_split, points=2, probe=split_behaviour,
+    FunctionCheck("subject_split", "subject_split", _splits, subject_split, points=2, probe=split_raw,
+                  judge=split_facts,
                   description="every row once, no person in two parts, fold-sized test and validation, every label"),
     FunctionCheck("build_cnn_branch", "build_cnn_branch", _cnn_cases, build_cnn_branch, points=2,
-                  probe=branch_behaviour, description="CNN branch: names, shapes, output depends on input, learns"),
+                  probe=branch_descriptions, judge=branch_facts,
+                  description="CNN branch: names, shapes, output depends on input, learns"),
     FunctionCheck("build_mlp_branch", "build_mlp_branch", _mlp_cases, build_mlp_branch, points=2,
-                  probe=branch_behaviour,
+                  probe=branch_descriptions, judge=branch_facts,
                   description="MLP branch: names, shapes, standardises with mean and std, output depends on "
                               "input, learns"),
     FunctionCheck("build_classifier", "build_classifier", _classifier_cases, build_classifier, points=3,
-                  probe=classifier_behaviour,
+                  probe=classifier_descriptions, judge=classifier_facts,
                   description="softmax head on one or several branches: probabilities, compiled (learning rate, "
                               "cross-entropy), learns, freezes branches when asked"),
     ResultCheck("n_pairs_used", "n_pairs_used", points=1, depends_on=("parse_rafd_name", "neutral_partner"),

@@ -16,7 +16,7 @@ matplotlib.use("Agg")
 
 ROOT = Path(__file__).resolve().parents[1]
 LINUX_ONLY = {"test_sandbox.py", "test_grade_executor.py", "test_distributed.py", "test_instructor.py",
-              "test_feedback.py"}
+              "test_feedback.py", "test_kit_calls.py", "test_probe_patching.py"}
 """Test modules that grade submissions: the grader's sandbox needs Linux (bubblewrap, rlimits, cgroups)."""
 
 

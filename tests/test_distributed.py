@@ -21,6 +21,7 @@ from course_utils.instructor.__main__ import main  # noqa: E402
 from course_utils.instructor.distributed import SlurmOptions, dask_backend, slurm_cluster  # noqa: E402
 from course_utils.instructor.grade import Limits, grade_folder  # noqa: E402
 from tests.conftest import GOOD, TINY_CHECKS  # noqa: E402
+from tests.test_demo_table import readme_demo_rows  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMING = {"seconds", "host", "worker", "wall_seconds", "resumed"}  # the columns that may differ between runs
@@ -80,6 +81,9 @@ def test_local_cluster_gives_the_same_grades_as_the_local_pool_on_the_demo_submi
     assert demo.problems(rows) == [], [(row.submission, row.lost_text) for row in rows]
     assert len([row for row in rows if row.submission.startswith("bug_")]) >= 6
     assert rows[1].submission == "untouched_release" and rows[1].points == 0
+    readme = readme_demo_rows()  # README's demo table shows what grading gives now
+    assert [(readme[("01_pca", r.submission)]["points"], readme[("01_pca", r.submission)]["loses"]) for r in rows] == [
+        (f"{r.points:g}", r.lost_text) for r in rows]
 
 
 def test_resume_skips_graded_submissions_and_regrades_changed_ones(tiny):

@@ -338,8 +338,10 @@ def test_probes_are_deterministic_and_catch_mistakes():
     assert not np.allclose(steps, P.probe_train_step(R.VAE, 2, 0, 0.5, batch, 3), rtol=1e-3)  # beta matters
     with pytest.raises(ValueError, match="kit's"):
         P.probe_train_step(V.VAE, 2, 0, 1.0, batch, 1)
-    kept, drawn_at = P.probe_snapshots(R.Snapshots, [1, 3], 4)
+    kept, drawn_at, weights = P.probe_snapshots(R.Snapshots, [1, 3], 4)
     assert kept.tolist() == [1, 3] and drawn_at.tolist() == [2, 6]
+    np.testing.assert_array_equal(weights, P.probe_snapshots(R.Snapshots, [1, 3], 4)[2])  # seeded: repeatable
+    assert weights[0] != weights[1]  # the weights when each figure was drawn
 
 
 def _public_callables():

@@ -34,7 +34,7 @@ from .grade import (
     sandbox_problem,
 )
 from .isolation import SandboxUnavailable
-from .leaks import find_leaks, print_report
+from .leaks import LeakReport, find_delegations, find_leaks, print_report
 from .release import exercises
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -144,13 +144,26 @@ def check_release(args: argparse.Namespace) -> int:
     if not edition:
         print("ok   edition: no instructor material or solution marker; pyproject.toml (with its URL), "
               "requirements.txt, README.md (every notebook) and DATA.md present")
-    report = find_leaks(out, GRADING)
+    report = release_leaks(out)
     print_report(report)
     return 1 if any(problems) or any(solved_problems) or edition or not report.ok else 0
 
 
+def release_leaks(out: Path) -> LeakReport:
+    """Every released public function on every function check's inputs (arguments in any order or by keyword),
+    and the kit-call catalogue graded through the probes against each exercise's view with its withheld
+    functions removed (what a submission's sandbox sees): both must find nothing."""
+    report = find_leaks(out, GRADING)
+    delegations = find_delegations(out, GRADING, NOTEBOOKS, withheld=True)
+    report.leaks += delegations.leaks
+    report.failed_modules += delegations.failed_modules
+    report.checks += delegations.checks
+    report.calls += delegations.calls
+    return report
+
+
 def leaks(args: argparse.Namespace) -> int:
-    report = find_leaks(Path(args.out), GRADING)
+    report = release_leaks(Path(args.out))
     print_report(report)
     return 0 if report.ok else 1
 

@@ -70,7 +70,8 @@ class Expected(list):
     """The reference's return values, one per case, with the ``cases`` and their ``weights`` (share of the points)."""
 
     weights: list[float]
-    cases: list[Case]
+    cases: list[Case]  # the argument tuples (a check's ``judge`` reads them in the grader)
+    judged: dict[int, list[np.ndarray]]  # case number -> the reference's values after ``judge`` (a cache)
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,13 @@ class FunctionCheck:
         Bugs the checks recognise: ``predicate(case, got, want) -> bool`` runs in the grader on each wrong
         case (``got``/``want``: the student's and the reference's values as lists of arrays); the ``text`` of
         each one that holds on some case is shown with the result (e.g. "did you centre X?").
+    judge : callable, optional
+        ``judge(raw arrays, *case) -> arrays``, run in the grader (trusted) on what the probe returned for the
+        reference and for the student, before comparing: the probe returns raw observations that only a correct
+        solution produces on the hidden inputs (samples, gradients, outputs with hidden weights, per-step
+        losses), and the statistics, tolerances and facts are computed here, from the true hidden ``case``, where
+        the submission cannot replace them. A probe whose raw output is the same for every correct solution
+        (shapes, flags, a constant statistic) is worth nothing, since a stub of it would score.
     """
 
     id: str
@@ -159,6 +167,7 @@ class FunctionCheck:
     hints: tuple[tuple[Callable[..., bool], str], ...] = ()
     substitutes: Mapping[str, Callable[..., Any]] | None = None
     substitutes_preamble: str = ""
+    judge: Callable[..., Any] | None = None
 
     def call_reference(self, case: Case) -> Any:
         """The reference's answer to ``case`` (through the probe, if any; with the ``substitutes``)."""
@@ -228,7 +237,16 @@ class FunctionCheck:
         values = Expected(self.call_reference(case) for case in cases)
         values.weights = self.weights(cases)
         values.cases = list(cases)
+        values.judged = {}
         return values
+
+    def judged(self, arrays: list[np.ndarray], case: Case | None) -> list[np.ndarray]:
+        """``arrays`` (one case's raw values) through ``judge`` with the hidden ``case`` (unchanged without one)."""
+        if self.judge is None:
+            return arrays
+        if case is None:
+            raise ValueError(f"check {self.id!r} has a judge, which needs the cases (use FunctionCheck.expected)")
+        return as_arrays(self.judge(list(arrays), *case))
 
     def arrays(self, value: Any) -> list[np.ndarray]:
         """A return value as the list of arrays that is compared (after ``normalize``)."""
@@ -249,9 +267,19 @@ class FunctionCheck:
             if "error" in got:
                 problems.append(f"case {number}: {got['error']}")
                 continue
+            judged = getattr(expected, "judged", None)  # the reference's judged values, once per process
             try:
-                message = compare(self.arrays(as_arrays(want)), self.arrays(list(got["value"])), self.rtol, self.atol,
-                                  self.returns)
+                if judged is not None and number in judged:
+                    want_arrays = judged[number]
+                else:
+                    want_arrays = self.arrays(self.judged(as_arrays(want), case))
+                    if judged is not None:
+                        judged[number] = want_arrays
+            except Exception as exc:  # the reference's own raw values: a broken judge is the instructor's bug
+                raise ValueError(f"check {self.id!r}: the judge fails on the reference's case {number}") from exc
+            try:
+                message = compare(want_arrays, self.arrays(self.judged(list(got["value"]), case)), self.rtol,
+                                  self.atol, self.returns)
             except Exception as exc:  # noqa: BLE001 (a student's value that normalize cannot handle)
                 message = f"could not compare the returned value ({type(exc).__name__}: {exc})"
             if message:

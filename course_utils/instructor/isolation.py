@@ -90,12 +90,19 @@ class Shared:
     overlays: dict[str, Path] = field(default_factory=dict)  # sandbox path -> readable copy of a private file
 
 
-def release_package(folder: Path) -> Path:
-    """Copy the helper package without ``instructor/`` into ``folder`` (compiled); return ``folder``."""
+def release_package(folder: Path, withheld: tuple[str, ...] = (), in_calls: tuple[str, ...] = (),
+                    exercise: str = "") -> Path:
+    """Copy the helper package without ``instructor/`` into ``folder`` (compiled); return ``folder``.
+
+    ``withheld`` and ``in_calls``: the exercise's kit functions withheld while grading it (see :mod:`.withhold`).
+    """
     from .release import PACKAGE_IGNORE
+    from .withhold import apply
 
     shutil.copytree(PACKAGE, folder / "course_utils", ignore=PACKAGE_IGNORE)
     compileall.compile_dir(folder / "course_utils", quiet=1)
+    if withheld or in_calls:
+        apply(folder, withheld, in_calls, exercise)
     return folder
 
 
@@ -107,13 +114,17 @@ def private_files(source: Path) -> list[Path]:
             if not os.stat(os.path.join(folder, name)).st_mode & 0o004]
 
 
-def shared_for_batch(folder: Path) -> Shared:
-    """The batch's read-only view, made in ``folder``: the released package, the data cache, course files."""
+def shared_for_batch(folder: Path, withheld: tuple[str, ...] = (), in_calls: tuple[str, ...] = (),
+                     exercise: str = "") -> Shared:
+    """The batch's read-only view, made in ``folder``: the released package, the data cache, course files.
+
+    A batch is one exercise: ``withheld``/``in_calls`` are its kit functions withheld while grading it.
+    """
     from ..data.cache import cache_dir
 
     folder.mkdir(parents=True, exist_ok=True)
     os.chmod(folder, 0o755)
-    shared = Shared(release_package(folder / "release"))
+    shared = Shared(release_package(folder / "release", tuple(withheld), tuple(in_calls), exercise))
     cache = cache_dir()
     shared.cache = cache if cache.is_dir() else None
     course = Path(os.environ.get("COURSE_KIT_COURSE_DIR") or ROOT / "data" / "course")

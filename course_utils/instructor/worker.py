@@ -30,6 +30,7 @@ from .isolation import SandboxUnavailable
 from .records import Grade, GradingJob, Limits, Run, Submission, grade_record
 from .scoring import score
 from .text import clean_text
+from .withhold import withheld_of
 
 
 class BatchFolders:
@@ -42,7 +43,8 @@ class BatchFolders:
         self._tmp = tempfile.TemporaryDirectory(prefix="course-kit-batch-", ignore_cleanup_errors=True)
         self.scratch = Path(self._tmp.name)
         os.chmod(self.scratch, 0o700)
-        self.shared = isolation.shared_for_batch(self.scratch / "release") if sandboxed else None
+        self.sandboxed = sandboxed
+        self._views: dict[tuple, isolation.Shared] = {}
         self._suites: dict[str, CheckSuite] = {}
         self._lock = threading.Lock()
 
@@ -56,6 +58,17 @@ class BatchFolders:
                 path.write_text(job.checks_source, encoding="utf-8")
                 self._suites[job.fingerprint] = load_checks(path)
             return self._suites[job.fingerprint]
+
+    def view(self, suite: CheckSuite) -> isolation.Shared | None:
+        """The read-only view of ``suite``'s exercise (``None`` unsandboxed): its kit functions withheld."""
+        if not self.sandboxed:
+            return None
+        key = (suite.exercise, *withheld_of(suite.module))
+        with self._lock:
+            if key not in self._views:
+                self._views[key] = isolation.shared_for_batch(self.scratch / f"release-{len(self._views)}",
+                                                              *key[1:], exercise=suite.exercise)
+            return self._views[key]
 
     def submission_path(self, submission: Submission) -> Path:
         """The submitted notebook as a file here (written into the scratch folder when sent as bytes)."""
@@ -104,7 +117,7 @@ def grade_task(job: GradingJob, submission: Submission, folders: BatchFolders | 
         path = folders.submission_path(submission)
         env = dict(os.environ, COURSE_KIT_PROFILE=job.profile)
         run = run_notebook(path, [*map(Path, job.deny), folders.scratch], job.limits, job.inputs, env=env,
-                           scratch=folders.scratch, shared=folders.shared)
+                           scratch=folders.scratch, shared=folders.view(suite))
         results = score(suite, run, job.expected, job.reference) + written_answer_results(job.written, path,
                                                                                            max_bytes=MAX_NOTEBOOK)
     except Exception as exc:  # noqa: BLE001 (one submission must never stop the batch)
@@ -157,14 +170,15 @@ def _prepared(checks: Path, seed: int, reference_notebook: Path | None) -> tuple
     return suite, reference_notebook, reference, expected, inputs
 
 
-@functools.lru_cache(maxsize=1)
-def _process_view() -> isolation.Shared:
-    """The released package and data for the sandboxes of this process (a worker of a foreign executor)."""
+@functools.lru_cache(maxsize=8)
+def _process_view(exercise: str = "", withheld: tuple[str, ...] = (), in_calls: tuple[str, ...] = ()
+                  ) -> isolation.Shared:
+    """The released package (``exercise``'s kit functions withheld) and data for the sandboxes of this process."""
     import atexit
 
     folder = Path(tempfile.mkdtemp(prefix="course-kit-worker-"))
     atexit.register(shutil.rmtree, folder, True)
-    return isolation.shared_for_batch(folder / "release")
+    return isolation.shared_for_batch(folder / "release", withheld, in_calls, exercise)
 
 
 def grade_submission(path: Path, exercise: Exercise, student: str | None = None, *,
@@ -184,7 +198,7 @@ def grade_submission(path: Path, exercise: Exercise, student: str | None = None,
         raise SandboxUnavailable(problem)
     try:
         if shared is None and not exercise.limits.unsafe_no_sandbox:
-            shared = _process_view()
+            shared = _process_view(suite.exercise, *withheld_of(suite.module))
         env = dict(os.environ, COURSE_KIT_PROFILE=exercise.profile)
         run = run_notebook(path, list(exercise.deny), exercise.limits, inputs, env=env, scratch=scratch, shared=shared)
         written = written_answer_results(reference_notebook, path, max_bytes=MAX_NOTEBOOK)

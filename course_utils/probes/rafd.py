@@ -9,7 +9,7 @@ which weights it moves — not on one architecture.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -39,6 +39,26 @@ def parsed_fields(parse: Callable[[str], Any], name: str) -> np.ndarray:
     return np.array(out)
 
 
+def split_raw(split: Callable[..., Any], labels: np.ndarray, groups: np.ndarray, n_folds: int,
+              seed: int) -> tuple[np.ndarray, ...]:
+    """The raw parts of ``split(labels, groups, n_folds=..., seed=...)``: train, val, test, and the test part
+    for ``seed + 1``. Judged in the grader by :func:`split_facts` against the hidden labels and groups."""
+    labels, groups = np.asarray(labels), np.asarray(groups)
+    result = split(labels, groups, n_folds=int(n_folds), seed=int(seed))
+    other = split(labels, groups, n_folds=int(n_folds), seed=int(seed) + 1)
+    return (*(np.asarray(getattr(result, name)).ravel() for name in ("train", "val", "test")),
+            np.asarray(other.test).ravel())
+
+
+def split_facts(values: Sequence[np.ndarray], labels: np.ndarray, groups: np.ndarray, n_folds: int,
+                seed: int) -> np.ndarray:
+    """The grader's judgement of :func:`split_raw` (the five facts of :func:`split_behaviour`)."""
+    if len(values) != 4:
+        raise ValueError(f"expected 4 index arrays (train, val, test, test of another seed), got {len(values)}")
+    return _split_facts([np.asarray(v).ravel() for v in values[:3]], np.asarray(values[3]).ravel(),
+                        np.asarray(labels), np.asarray(groups), int(n_folds))
+
+
 def split_behaviour(split: Callable[..., Any], labels: np.ndarray, groups: np.ndarray, n_folds: int,
                     seed: int) -> np.ndarray:
     """Facts (1 = as required) about ``split(labels, groups, n_folds=..., seed=...)``: every row in exactly
@@ -47,6 +67,12 @@ def split_behaviour(split: Callable[..., Any], labels: np.ndarray, groups: np.nd
     labels, groups = np.asarray(labels), np.asarray(groups)
     result = split(labels, groups, n_folds=n_folds, seed=seed)
     parts = [np.asarray(getattr(result, name)).ravel() for name in ("train", "val", "test")]
+    other = np.asarray(split(labels, groups, n_folds=n_folds, seed=seed + 1).test).ravel()
+    return _split_facts(parts, other, labels, groups, n_folds)
+
+
+def _split_facts(parts: list[np.ndarray], other_test: np.ndarray, labels: np.ndarray, groups: np.ndarray,
+                 n_folds: int) -> np.ndarray:
     if not all(np.issubdtype(p.dtype, np.integer) or p.size == 0 for p in parts):
         return np.zeros(5)
     everything = np.concatenate(parts)
@@ -58,8 +84,7 @@ def split_behaviour(split: Callable[..., Any], labels: np.ndarray, groups: np.nd
     share = len(set(groups.tolist())) / n_folds
     sizes = all(abs(len(s) - share) <= 1 for s in sets[1:])
     every_label = all(len(set(labels[p].tolist())) == len(set(labels.tolist())) for p in parts)
-    other = split(labels, groups, n_folds=n_folds, seed=seed + 1)
-    varies = not np.array_equal(np.sort(np.asarray(other.test)), np.sort(parts[2]))
+    varies = not np.array_equal(np.sort(other_test), np.sort(parts[2]))
     return np.array([once, disjoint, sizes, every_label, varies], dtype=float)
 
 
@@ -175,20 +200,125 @@ def classifier_behaviour(build_classifier: Callable[..., Any], n_classes: int, s
         facts.append(bool(np.isclose(loss, expected, rtol=1e-3, atol=1e-4)))
     except (AttributeError, TypeError, ValueError):
         facts.extend([False, False])
-    before = [np.array(w) for w in image.get_weights()]
+    before = _layer_weights(two, "image_embedding")
     facts.append(_trains(two, both, onehot, epochs=25))
-    facts.append(not all(np.allclose(a, b) for a, b in zip(before, image.get_weights(), strict=True)))
+    facts.append(not all(np.allclose(a, b) for a, b in zip(before, _layer_weights(two, "image_embedding"),
+                                                            strict=True)))
     image, vec = _toy_branches(seed)
     keras.utils.set_random_seed(seed)
     frozen = build_classifier([image, vec], n_classes=n_classes, learning_rate=2e-3, freeze_branches=True,
                               name="frozen")
-    branch_before = [np.array(w) for w in image.get_weights() + vec.get_weights()]
+    branch_before = _layer_weights(frozen, "image_embedding") + _layer_weights(frozen, "vec_embedding")
     head_before = [np.array(w) for w in frozen.get_weights()]
     frozen.fit(both, onehot, epochs=3, batch_size=16, verbose=0)
-    branch_after = image.get_weights() + vec.get_weights()
+    branch_after = _layer_weights(frozen, "image_embedding") + _layer_weights(frozen, "vec_embedding")
     facts.append(all(np.allclose(a, b) for a, b in zip(branch_before, branch_after, strict=True)))
     facts.append(not all(np.allclose(a, b) for a, b in zip(head_before, frozen.get_weights(), strict=True)))
     return np.array(facts, dtype=float)
+
+
+def _layer_weights(model: Any, name: str) -> list[np.ndarray]:
+    """Weights of the layer ``name`` of ``model`` or of a model nested in it (copies; ``[]`` when absent)."""
+    stack = [model]
+    while stack:
+        layer = stack.pop()
+        for inner in getattr(layer, "layers", []):
+            if inner.name == name:
+                return [np.array(w) for w in inner.get_weights()]
+            stack.append(inner)
+    return []
+
+
+MAX_CONFIG = 4 * 1024**2
+"""Largest model description (JSON bytes) a Keras-builder probe may send back."""
+MAX_PARAMS = 5_000_000
+"""Most weights a model rebuilt from a submission's description may hold (the grader builds it)."""
+
+
+def model_description(model: Any) -> np.ndarray:
+    """A Keras model as data: its serialized config (layers, their settings, compile settings) as JSON bytes."""
+    import json
+
+    import keras
+
+    return np.frombuffer(json.dumps(keras.saving.serialize_keras_object(model)).encode(), dtype=np.uint8)
+
+
+def model_from_description(description: np.ndarray) -> Any:
+    """The model a :func:`model_description` describes, built anew (fresh weights) in the calling process.
+
+    Run by the grader on what a submission sent back: Keras's ``safe_mode`` (no lambda or code deserialized),
+    no custom classes, a size cap on the text and on the weights.
+    """
+    import json
+
+    import keras
+
+    data = np.asarray(description)
+    if data.dtype != np.uint8 or data.ndim != 1 or data.size > MAX_CONFIG:
+        raise ValueError("the model description is not JSON bytes of at most 4 MiB")
+    model = keras.saving.deserialize_keras_object(json.loads(data.tobytes().decode()), safe_mode=True)
+    if not isinstance(model, keras.Model) or model.count_params() > MAX_PARAMS:
+        raise ValueError("the description is not a Keras model of at most 5 million weights")
+    return model
+
+
+def _replay(values: Sequence[np.ndarray]) -> Callable[..., Any]:
+    """A builder that returns, call by call, the models described in ``values`` (rebuilt in this process)."""
+    models = iter(list(values))
+
+    def build(*args: Any, **kwargs: Any) -> Any:
+        description = next(models, None)
+        if description is None or np.asarray(description).size == 0:
+            raise ValueError("fewer model descriptions than the checks need")
+        return model_from_description(description)
+
+    return build
+
+
+def branch_descriptions(build: Callable[..., Any], kind: str, shape: tuple[int, ...], name: str,
+                        seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The raw models of a branch builder, as data (:func:`model_description`): ``build`` on the hidden ``shape``
+    and ``name`` (for kind "mlp" with the hidden ``mean`` and ``std``, and with 0 and 1). Judged in the grader by
+    :func:`branch_facts`, which rebuilds them and runs :func:`branch_behaviour` there."""
+    import keras
+
+    rng = np.random.default_rng(seed)
+    shape = tuple(int(s) for s in np.ravel(shape))
+    keras.utils.set_random_seed(int(seed))
+    if kind == "cnn":
+        return model_description(build(shape, name=str(name))), np.zeros(0, np.uint8)
+    mean = rng.normal(size=shape[0]).astype("float32")
+    std = rng.uniform(0.5, 3.0, size=shape[0]).astype("float32")
+    return (model_description(build(shape[0], mean, std, name=str(name))),
+            model_description(build(shape[0], np.zeros_like(mean), np.ones_like(std), name=str(name))))
+
+
+def branch_facts(values: Sequence[np.ndarray], kind: str, shape: tuple[int, ...], name: str,
+                 seed: int) -> np.ndarray:
+    """The grader's judgement of :func:`branch_descriptions`: :func:`branch_behaviour` on the rebuilt models."""
+    return branch_behaviour(_replay(values), str(kind), tuple(int(s) for s in np.ravel(shape)), str(name), int(seed))
+
+
+def classifier_descriptions(build_classifier: Callable[..., Any], n_classes: int, seed: int) -> tuple[np.ndarray, ...]:
+    """The raw models ``build_classifier`` makes of the probe's toy branches, as data, in the order
+    :func:`classifier_behaviour` asks for them (one branch; two; two frozen). Judged by :func:`classifier_facts`."""
+    import keras
+
+    n_classes, seed = int(n_classes), int(seed)
+    models = []
+    for branches, freeze, name in ((1, False, "one"), (2, False, "two"), (2, True, "frozen")):
+        image, vec = _toy_branches(seed)
+        keras.utils.set_random_seed(seed)
+        models.append(model_description(build_classifier([image, vec][:branches], n_classes=n_classes,
+                                                         learning_rate=2e-3, freeze_branches=freeze, name=name)))
+    return tuple(models)
+
+
+def classifier_facts(values: Sequence[np.ndarray], n_classes: int, seed: int) -> np.ndarray:
+    """The grader's judgement of :func:`classifier_descriptions`: :func:`classifier_behaviour` on the rebuilt
+    models (compiled as described)."""
+    return classifier_behaviour(_replay(values), int(n_classes), int(seed))
 
 
 def partner_positions(function: Callable, model: np.ndarray, camera: np.ndarray, gaze: np.ndarray,

@@ -6,14 +6,17 @@ states, and the networks under ``train_step``/``test_step`` are the kit's generi
 
 * :func:`probe_network`: the student's encoder/decoder builder, checked against the sheet's layer shapes,
   loaded with fixed weights and run on fixed images.
-* :func:`probe_reparameterize`: standardised residuals ``(z - mean) / std`` of many samples (mean 0,
-  std 1), the gradients ``dz/dmean = 1`` and ``dz/dlog_var = (z - mean) / 2``, and whether two calls
-  differ (fresh noise).
+* :func:`probe_reparameterize_raw`: the raw samples of two calls and the gradients ``dz/dmean`` and
+  ``dz/dlog_var``; the grader judges them (:func:`reparameterize_summary`, run in the grader on the hidden
+  inputs): standardised residuals ``(z - mean) / std`` with mean 0 and std 1, ``dz/dmean = 1``,
+  ``dz/dlog_var = (z - mean) / 2``, fresh noise on the second call. Only a correct reparameterisation
+  produces such samples of the hidden posteriors, so a stub of the probe gains nothing.
 * :func:`probe_neg_elbo` / :func:`probe_neg_elbo_kl`: one of the two per-image terms.
-* :func:`probe_train_step` / :func:`probe_test_step`: the student's ``VAE`` class on fixed networks whose
-  posterior standard deviation is 1, trained a few SGD steps on a fixed batch. The check replaces the
-  student's ``reparameterize`` and ``neg_elbo`` by the reference's (noise fixed by a seed), so every number
-  is deterministic and a mistake there is charged by their own checks only.
+* :func:`probe_train_step` / :func:`probe_test_step`: the student's ``VAE`` class on fixed networks (a small
+  MLP built here, not the sheet's architecture and not the kit's builders, which are withheld while grading
+  03) whose posterior standard deviation is 1, trained a few SGD steps on a fixed batch. The check replaces
+  the student's ``reparameterize`` and ``neg_elbo`` by the reference's (noise fixed by a seed), so every
+  number is deterministic and a mistake there is charged by their own checks only.
 * :func:`probe_snapshots`: when the student's callback calls ``make_figure`` and what it keeps.
 """
 
@@ -62,11 +65,10 @@ def probe_network(builder: Callable[[int], keras.Model], which: str, latent_dim:
     return (np.asarray(outputs).reshape(len(inputs), *IMAGE_SHAPE),)
 
 
-def probe_reparameterize(function: Callable, z_mean: np.ndarray, z_log_var: np.ndarray) -> np.ndarray:
-    """``[mean, std]`` of ``(z - mean) / std``, the largest gradient errors, and the share of equal draws.
-
-    For a correct reparameterisation: about ``[0, 1, 0, 0, 0]``.
-    """
+def probe_reparameterize_raw(function: Callable, z_mean: np.ndarray, z_log_var: np.ndarray
+                             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Raw observations of ``function(z_mean, z_log_var)``: ``z``, ``z`` of a second call, ``dz/dz_mean`` and
+    ``dz/dz_log_var`` (gradients of ``sum(z)``). Judged in the grader by :func:`reparameterize_summary`."""
     mean, log_var = tf.Variable(z_mean, dtype=tf.float32), tf.Variable(z_log_var, dtype=tf.float32)
     with tf.GradientTape(persistent=True) as tape:
         z = tf.convert_to_tensor(function(mean, log_var), tf.float32)
@@ -76,11 +78,31 @@ def probe_reparameterize(function: Callable, z_mean: np.ndarray, z_log_var: np.n
     grad_mean, grad_log_var = tape.gradient(total, [mean, log_var])
     if grad_mean is None or grad_log_var is None:
         raise ValueError("no gradient flows from z to z_mean and z_log_var (NumPy, or a stopped gradient?)")
-    z = z.numpy()
+    again = np.asarray(function(mean, log_var), dtype=np.float32)
+    return z.numpy(), again, grad_mean.numpy(), grad_log_var.numpy()
+
+
+def reparameterize_summary(values: Sequence[np.ndarray], z_mean: np.ndarray, z_log_var: np.ndarray) -> np.ndarray:
+    """The grader's judgement of :func:`probe_reparameterize_raw`'s ``values`` on the hidden posteriors:
+    ``[mean, std]`` of ``(z - mean) / std``, the largest gradient errors, and the share of equal draws.
+
+    For a correct reparameterisation: about ``[0, 1, 0, 0, 0]``. Raises ``ValueError`` for values of the wrong
+    number or shape (the case then fails with the reason).
+    """
+    if len(values) != 4:
+        raise ValueError(f"expected 4 raw arrays (z, z again, two gradients), got {len(values)}")
+    z_mean, z_log_var = np.asarray(z_mean, np.float64), np.asarray(z_log_var, np.float64)
+    z, again, grad_mean, grad_log_var = (np.asarray(v, np.float64) for v in values)
+    if any(a.shape != z_mean.shape for a in (z, again, grad_mean, grad_log_var)):
+        raise ValueError(f"raw arrays of shapes {[np.shape(v) for v in values]}, expected {z_mean.shape} each")
     residual = (z - z_mean) / np.exp(0.5 * z_log_var)
-    again = np.asarray(function(mean, log_var))
-    return np.array([residual.mean(), residual.std(), np.abs(grad_mean.numpy() - 1).max(),
-                     np.abs(grad_log_var.numpy() - 0.5 * (z - z_mean)).max(), np.mean(again == z)])
+    return np.array([residual.mean(), residual.std(), np.abs(grad_mean - 1).max(),
+                     np.abs(grad_log_var - 0.5 * (z - z_mean)).max(), np.mean(again == z)])
+
+
+def probe_reparameterize(function: Callable, z_mean: np.ndarray, z_log_var: np.ndarray) -> np.ndarray:
+    """:func:`reparameterize_summary` of :func:`probe_reparameterize_raw` in one process (tests; not for grading)."""
+    return reparameterize_summary(probe_reparameterize_raw(function, z_mean, z_log_var), z_mean, z_log_var)
 
 
 def probe_neg_elbo(function: Callable, x: np.ndarray, logits: np.ndarray, z_mean: np.ndarray,
@@ -104,15 +126,23 @@ without sampling differs from one that samples. The check gives the class a ``re
 (see ``grading/03_mnist_vae.py``), so every number is still deterministic."""
 
 
-def _deterministic_networks(latent_dim: int, seed: int) -> tuple[keras.Model, keras.Model]:
-    """The sheet's networks (kit builders) with seeded weights and a posterior std of 1 everywhere."""
-    from course_utils import vae as kit
+PROBE_HIDDEN = 32
+"""Width of the one ReLU layer of the probe's own networks (deliberately not the sheet's architecture)."""
 
-    encoder = kit.build_encoder(IMAGE_SHAPE, latent_dim, HIDDEN)
-    flat = kit.build_decoder(latent_dim, 784, 1, HIDDEN[::-1])
-    decoder = keras.Sequential([keras.Input((latent_dim,)), flat, keras.layers.Reshape(IMAGE_SHAPE)])
-    fixed_weights(encoder, sheet_shapes("encoder", latent_dim), seed)
-    fixed_weights(decoder, sheet_shapes("decoder", latent_dim), seed + 1)
+
+def _deterministic_networks(latent_dim: int, seed: int) -> tuple[keras.Model, keras.Model]:
+    """Small fixed networks (one ReLU layer of :data:`PROBE_HIDDEN` units each; Keras layers, not the kit's
+    builders) with seeded weights and a posterior std of 1 everywhere (see :data:`POSTERIOR_LOG_VAR`)."""
+    image = keras.Input(IMAGE_SHAPE)
+    h = keras.layers.Dense(PROBE_HIDDEN, activation="relu")(keras.layers.Flatten()(image))
+    encoder = keras.Model(image, [keras.layers.Dense(latent_dim, name="z_mean")(h),
+                                  keras.layers.Dense(latent_dim, name="z_log_var")(h)])
+    z = keras.Input((latent_dim,))
+    logits = keras.layers.Dense(784)(keras.layers.Dense(PROBE_HIDDEN, activation="relu")(z))
+    decoder = keras.Model(z, keras.layers.Reshape(IMAGE_SHAPE)(logits))
+    fixed_weights(encoder, [(784, PROBE_HIDDEN), (PROBE_HIDDEN,), (PROBE_HIDDEN, latent_dim), (latent_dim,),
+                            (PROBE_HIDDEN, latent_dim), (latent_dim,)], seed)
+    fixed_weights(decoder, [(latent_dim, PROBE_HIDDEN), (PROBE_HIDDEN,), (PROBE_HIDDEN, 784), (784,)], seed + 1)
     head = encoder.get_layer("z_log_var")
     head.set_weights([np.zeros_like(head.get_weights()[0]), np.full_like(head.get_weights()[1], POSTERIOR_LOG_VAR)])
     return encoder, decoder
@@ -151,12 +181,13 @@ def probe_test_step(cls: type, latent_dim: int, seed: int, beta: float, x: np.nd
     return np.array([logs["loss"], logs["reconstruction"], logs["kl"]], dtype=np.float64)
 
 
-def probe_snapshots(cls: type, epochs: Sequence[int], n_epochs: int) -> tuple[np.ndarray, np.ndarray]:
-    """Train a tiny model ``n_epochs`` epochs (2 steps each) with ``cls(epochs, make_figure)``.
+def probe_snapshots(cls: type, epochs: Sequence[int], n_epochs: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Train a tiny seeded model ``n_epochs`` epochs (2 steps each) with ``cls(epochs, make_figure)``.
 
     Returns the epochs kept in ``callback.figures`` (sorted) and, for each, the optimizer steps done when
     ``make_figure`` drew it (``2 * epoch`` if drawn at the end of that epoch; -1 if the kept object is not
-    the figure ``make_figure`` returned).
+    the figure ``make_figure`` returned), and the sum of the model's weights then: a raw observation of the
+    training run that only a callback drawing at those moments produces (not the pattern of the epochs alone).
     """
     import matplotlib.pyplot as plt
 
@@ -164,10 +195,12 @@ def probe_snapshots(cls: type, epochs: Sequence[int], n_epochs: int) -> tuple[np
 
     def make_figure(model: keras.Model, epoch: int) -> Any:
         figure = plt.figure()
-        drawn[int(epoch)] = (int(model.optimizer.iterations.numpy()), figure)
+        weights = float(sum(np.sum(w) for w in model.get_weights()))
+        drawn[int(epoch)] = (int(model.optimizer.iterations.numpy()), figure, weights)
         return figure
 
-    callback = cls(list(epochs), make_figure)
+    callback = cls([int(e) for e in np.ravel(epochs)], make_figure)
+    keras.utils.set_random_seed(int(n_epochs))
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     model.compile(optimizer="sgd", loss="mse", jit_compile=False)
     x = np.random.default_rng(0).normal(size=(8, 2)).astype(np.float32)
@@ -175,4 +208,5 @@ def probe_snapshots(cls: type, epochs: Sequence[int], n_epochs: int) -> tuple[np
     plt.close("all")
     kept = sorted(int(k) for k in getattr(callback, "figures", {}))
     steps = [drawn[k][0] if k in drawn and callback.figures[k] is drawn[k][1] else -1 for k in kept]
-    return np.array(kept, dtype=np.int64), np.array(steps, dtype=np.int64)
+    sums = [drawn[k][2] if k in drawn else 0.0 for k in kept]
+    return np.array(kept, dtype=np.int64), np.array(steps, dtype=np.int64), np.array(sums, dtype=np.float64)

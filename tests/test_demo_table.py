@@ -1,0 +1,58 @@
+"""README's table of demo grades (``make grade-demo``) stays true: every catalogued bug of every grading module
+is listed, loses points, and no more than a third of the automatic points; the reference scores full marks.
+
+The table is between ``<!-- grade-demo -->`` and ``<!-- /grade-demo -->``; rows are
+``| exercise | submission | points | max (auto) | pending (manual) | loses | run time |``. Notebook 01's rows
+are also compared with a live grading of its demo submissions in ``tests/test_distributed.py``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from course_utils.instructor.demo import MAX_SHARE_OF_ONE_BUG, demo_bugs
+
+ROOT = Path(__file__).resolve().parents[1]
+EXERCISES = sorted(p.stem for p in (ROOT / "grading").glob("[0-9][0-9]_*.py"))
+
+
+def readme_demo_rows(readme: Path = ROOT / "README.md") -> dict[tuple[str, str], dict[str, str]]:
+    """``{(exercise, submission): {"points", "auto", "pending", "loses"}}`` from README's demo table."""
+    text = readme.read_text(encoding="utf-8")
+    match = re.search(r"<!-- grade-demo -->(.*?)<!-- /grade-demo -->", text, re.S)
+    assert match, "README.md has no <!-- grade-demo --> table"
+    rows = {}
+    for line in match.group(1).splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 7 and re.fullmatch(r"\d\d_\w+", cells[0]):
+            rows[(cells[0], cells[1])] = dict(zip(["points", "auto", "pending", "loses"], cells[2:6], strict=True))
+    return rows
+
+
+def _auto_points(exercise: str) -> float:
+    from course_utils.instructor.checks import load_checks
+
+    return load_checks(ROOT / "grading" / f"{exercise}.py").max_points
+
+
+@pytest.mark.parametrize("exercise", EXERCISES)
+def test_every_catalogued_bug_is_in_the_readme_and_costs_its_own_points(exercise):
+    rows = readme_demo_rows()
+    bugs = demo_bugs(exercise)
+    assert len(bugs) >= 6, f"{exercise}: at least six catalogued bugs (DEMO_BUGS), found {len(bugs)}"
+    auto = _auto_points(exercise)
+    reference = rows.get((exercise, "reference"))
+    assert reference and float(reference["points"]) == float(reference["auto"]) == auto, (exercise, reference)
+    assert float(rows[(exercise, "untouched_release")]["points"]) == 0
+    for bug in bugs:
+        row = rows.get((exercise, f"bug_{bug}"))
+        assert row is not None, f"README's demo table lacks {exercise} bug_{bug}: run `make grade-demo`"
+        lost = float(row["auto"]) - float(row["points"])
+        assert float(row["auto"]) == auto, f"{exercise} bug_{bug}: the table's maximum is stale"
+        assert 0 < lost <= MAX_SHARE_OF_ONE_BUG * auto + 1e-9, f"{exercise} bug_{bug} loses {lost:g} of {auto:g}"
+        assert row["loses"] != "nothing"
+    listed = {s for e, s in rows if e == exercise and s.startswith("bug_")}
+    assert listed <= {f"bug_{b}" for b in bugs}, f"README lists bugs that DEMO_BUGS no longer has: {listed}"
