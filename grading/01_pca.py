@@ -84,6 +84,10 @@ CHECKS = [
     ResultCheck("pedestrians_loss_3pc", "pedestrians_loss_3pc", points=1, rtol=1e-3, atol=1e-6),
 ]
 
+# Written answers graded by hand: grade_id of the notebook's `written-answer` cell -> points. With CHECKS the
+# one source of the sheet's points (`python -m course_utils points --write` puts them into the notebook).
+WRITTEN = {"01-q1": 2}
+
 # Deliberate bugs for tools/grade_demo.py: exact (old, new) replacements in the instructor notebook.
 DEMO_BUGS = {
     "fit_pca_energy_not_squared": [("energies = s**2 / np.sum(s**2)", "energies = s / np.sum(s)")],
