@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from nbgrader.api import Gradebook
 
-from course_utils.data.loaders import COURSE_DIR_ENV, course_dir
+from course_utils.data.loaders import COURSE_DIR_ENV
 from course_utils.instructor import release as R
 from course_utils.instructor.checks import load_checks
 from course_utils.instructor.grade import Limits, grade_folder
@@ -50,8 +50,10 @@ def _path() -> str:
 def _nbgrader(course: Path, *args: str) -> None:
     """Run ``python -m nbgrader ARGS`` in ``course`` (its config file is found there); fail with its log."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-               PATH=_path(),
-               COURSE_KIT_PROFILE="small", **{COURSE_DIR_ENV: str(course_dir().resolve())})
+               PATH=_path(), COURSE_KIT_PROFILE="small")
+    files = Path(os.environ.get(COURSE_DIR_ENV) or ROOT / "data" / "course")  # the course files, from any cwd
+    if files.is_dir():
+        env[COURSE_DIR_ENV] = str(files.resolve())
     env.pop("MPLBACKEND", None)
     done = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env, capture_output=True,
                           text=True, timeout=900)
