@@ -120,6 +120,11 @@ def kit_split(submissions) -> dict[str, dict[str, float]]:
 
 
 def test_nbgrader_gives_the_kit_graders_automatic_and_manual_points(nbgrader_split, kit_split):
+    """One test (not one per submission): under pytest-xdist two tests could run both fixtures twice.
+
+    On the untouched release every exercise's tests fail (0, as the kit gives); nbgrader cannot compare the
+    recorded figures with the reference run, so it gives the ``results`` cell's points when that cell runs.
+    """
     suite = load_checks(ROOT / "grading" / f"{EXERCISE}.py")
     expected = (suite.max_points, sum(suite.written.values()))
     assert expected == (16, 2)
@@ -127,11 +132,6 @@ def test_nbgrader_gives_the_kit_graders_automatic_and_manual_points(nbgrader_spl
         nb, kit = nbgrader_split[student], kit_split[student]
         assert (nb["auto_max"], nb["manual_max"]) == (kit["auto_max"], kit["manual_max"]) == expected, student
     assert nbgrader_split["reference"]["auto"] == kit_split["reference"]["auto"] == 16
-
-
-def test_on_the_release_nbgrader_differs_only_by_the_results_cell(nbgrader_split, kit_split):
-    """Every exercise's tests fail on the untouched release (0, as the kit gives); nbgrader cannot compare the
-    recorded figures with the reference run, so it gives the ``results`` cell's points when that cell runs."""
-    results = sum(check.points for check in load_checks(ROOT / "grading" / f"{EXERCISE}.py").result_checks)
+    results = sum(check.points for check in suite.result_checks)
     assert kit_split["release"]["auto"] == 0
     assert nbgrader_split["release"]["auto"] == results == 6
