@@ -94,3 +94,12 @@ def test_the_grader_takes_written_points_from_the_module_and_refuses_a_mismatch(
         written_answer_ids(path, {})
     assert written_answer_ids(tmp_path / "missing.ipynb", {"01-q1": 2}) == [("01-q1", 2.0)]
     assert written_answer_ids(tmp_path / "missing.ipynb") == []
+
+
+def test_a_malformed_written_mapping_is_refused(tmp_path):
+    module = (GRADING / "01_pca.py").read_text(encoding="utf-8").replace('WRITTEN = {"01-q1": 2}',
+                                                                         'WRITTEN = {"01-q1": "two"}')
+    assert 'WRITTEN = {"01-q1": "two"}' in module
+    (tmp_path / "01_pca.py").write_text(module, encoding="utf-8")
+    with pytest.raises(ValueError, match="WRITTEN must map written-answer grade_ids to points"):
+        load_checks(tmp_path / "01_pca.py")

@@ -42,6 +42,7 @@ def fmt(points: float) -> str:
 
 
 def _json_points(points: float) -> int | float:
+    """Points as nbgrader's metadata holds them: an int where whole (the committed notebooks' ``"points": 3``)."""
     return int(points) if float(points).is_integer() else float(points)
 
 
@@ -59,10 +60,12 @@ class SheetPoints:
 
     @property
     def automatic(self) -> float:
+        """Points graded automatically: the function checks and the result checks."""
         return float(sum(sum(p) for p in self.functions.values()) + self.results)
 
     @property
     def manual(self) -> float:
+        """Points graded by hand: the written answers."""
         return float(sum(self.written.values()))
 
     @classmethod
@@ -101,6 +104,7 @@ def results_metadata(exercise: str, points: float) -> dict[str, Any]:
 
 
 def _set_points(cell: dict[str, Any], points: float, what: str, outcome: Outcome) -> None:
+    """Set ``cell``'s ``metadata.nbgrader.points`` to ``points``, noting the change in ``outcome``."""
     grading = cell.setdefault("metadata", {}).setdefault("nbgrader", {})
     old = grading.get("points")
     if old is None or not math.isclose(float(old), points):
@@ -109,6 +113,7 @@ def _set_points(cell: dict[str, Any], points: float, what: str, outcome: Outcome
 
 
 def _sync_metadata(notebook: dict[str, Any], sheet: SheetPoints, outcome: Outcome) -> None:
+    """The nbgrader metadata: tests cells from the function checks, the results cell, the written answers."""
     cells = notebook.get("cells", [])
     tests = {cell.get("metadata", {}).get("nbgrader", {}).get("grade_id"): index for index, cell in enumerate(cells)
              if TESTS_TAG in cell.get("metadata", {}).get("tags", [])}
@@ -177,6 +182,8 @@ STATED = re.compile(rf"\(\s*{NUMBER}(?:\s*\+\s*{NUMBER})*\s+(?:automatic\s+)?poi
 
 @dataclass
 class _Edit:
+    """Replace ``text[start:end]`` of a markdown cell by ``new`` (``what``: the rule, for the report)."""
+
     start: int
     end: int
     new: str
@@ -253,6 +260,7 @@ def _markdown_edits(notebook: dict[str, Any], sheet: SheetPoints) -> Iterator[tu
 
 
 def _sync_markdown(notebook: dict[str, Any], sheet: SheetPoints, outcome: Outcome) -> None:
+    """Rewrite the numbers of the point statements in the markdown cells (see :func:`_markdown_edits`)."""
     cells = notebook.get("cells", [])
     for index, edits, problems in _markdown_edits(notebook, sheet):
         outcome.problems.extend(problems)
