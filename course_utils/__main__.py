@@ -12,12 +12,13 @@ Run it from the repository root with the environment's Python (``.venv/bin/pytho
     python -m course_utils data download-all|list              # make data
     python -m course_utils release [--out release] --url URL   # make release URL=... (instructor)
     python -m course_utils check-release [--out release]       # make check-release (after release)
+    python -m course_utils points --check|--write              # nbgrader points and totals from grading/
     python -m course_utils grade EXERCISE SUBMISSIONS [...]    # make grade
     python -m course_utils grade-demo [...]                    # make grade-demo
     python -m course_utils pythons                             # the supported interpreters found
 
 ``python -m course_utils.instructor`` and ``python -m course_utils.data`` keep working; ``grade``,
-``release``, ``check-release`` and ``data`` pass their arguments on to them.
+``release``, ``check-release``, ``points`` and ``data`` pass their arguments on to them.
 """
 
 from __future__ import annotations
@@ -146,6 +147,10 @@ def cmd_check_release(args: argparse.Namespace, rest: list[str]) -> int:
     return call([sys.executable, "-m", "course_utils.instructor", "check-release", *(rest or ["--out", "release"])])
 
 
+def cmd_points(args: argparse.Namespace, rest: list[str]) -> int:
+    return call([sys.executable, "-m", "course_utils.instructor", "points", *(rest or ["--check"])])
+
+
 def cmd_grade(args: argparse.Namespace, rest: list[str]) -> int:
     if len(rest) < 2:
         raise SystemExit("usage: python -m course_utils grade EXERCISE SUBMISSIONS [--out ...] (e.g. 01_pca inbox/01)")
@@ -177,6 +182,7 @@ COMMANDS = {
     "data": (cmd_data, "download-all | list (python -m course_utils.data)"),
     "release": (cmd_release, "instructor: student notebooks into release/"),
     "check-release": (cmd_check_release, "instructor: run each student notebook of release/ to its first exercise"),
+    "points": (cmd_points, "instructor: --check|--write the notebooks' nbgrader points and totals from grading/"),
     "grade": (cmd_grade, "instructor: grade EXERCISE SUBMISSIONS (python -m course_utils.instructor grade)"),
     "grade-demo": (cmd_grade_demo, "instructor: grade the kit's demo submissions (tools/grade_demo.py)"),
     "pythons": (cmd_pythons, "list the supported Python interpreters found on this machine"),
@@ -189,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
                                      epilog="Arguments after the command that it does not know are passed on.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (func, helptext) in COMMANDS.items():
-        p = sub.add_parser(name, help=helptext, add_help=name not in ("data", "grade"))
+        p = sub.add_parser(name, help=helptext, add_help=name not in ("data", "grade", "points"))
         p.set_defaults(func=func)
         if name == "env":
             p.add_argument("--python", default=None, help="interpreter to build it with (default: this one)")

@@ -127,6 +127,10 @@ CHECKS = [
                 depends_on=("fit_pca", "lost_energy"), description="energy of the trajectories lost with 3 components"),
 ]
 
+# Written answers graded by hand: grade_id of the notebook's `written-answer` cell -> points. With CHECKS the
+# one source of the sheet's points (`python -m course_utils points --write` puts them into the notebook).
+WRITTEN = {"01-q1": 2}
+
 # Deliberate bugs for tools/grade_demo.py: exact (old, new) replacements in the instructor notebook.
 DEMO_BUGS = {
     "fit_pca_without_centring": [("np.linalg.svd(X - mean, full_matrices=False)",

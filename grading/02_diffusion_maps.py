@@ -129,6 +129,10 @@ CHECKS = [
                 description="eigenfunctions needed to embed the pedestrians without self-intersection"),
 ]
 
+# Written answers graded by hand: grade_id of the notebook's `written-answer` cell -> points. With CHECKS the
+# one source of the sheet's points (`python -m course_utils points --write` puts them into the notebook).
+WRITTEN = {"02-q1": 2, "02-q2": 2}
+
 # Deliberate bugs for tools/grade_demo.py: exact (old, new) replacements in the instructor notebook.
 DEMO_BUGS = {
     "kernel_without_square": [("W = np.exp(-D**2 / eps)", "W = np.exp(-D / eps)")],

@@ -137,6 +137,10 @@ CHECKS = [
                 description="test -ELBO of your latent-32 model after the small profile (about 192 nats)"),
 ]
 
+# Written answers graded by hand: grade_id of the notebook's `written-answer` cell -> points. With CHECKS the
+# one source of the sheet's points (`python -m course_utils points --write` puts them into the notebook).
+WRITTEN = {"03-q1": 2, "03-q2": 3, "03-q3": 2, "03-q4": 2, "03-q5": 3}
+
 # Deliberate bugs for tools/grade_demo.py: each replaces one exact piece of the instructor notebook.
 DEMO_BUGS = {
     "encoder_without_second_relu": [('h = keras.layers.Dense(256, activation="relu")(h)',

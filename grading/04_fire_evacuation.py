@@ -68,6 +68,10 @@ CHECKS = [
                 description="your critical_number on the resampled data agrees with the binomial answer"),
 ]
 
+# Written answers graded by hand: grade_id of the notebook's `written-answer` cell -> points. With CHECKS the
+# one source of the sheet's points (`python -m course_utils points --write` puts them into the notebook).
+WRITTEN = {"04-q1": 3, "04-q2": 3}
+
 # Deliberate bugs for tools/grade_demo.py: each replaces one exact piece of the instructor notebook.
 DEMO_BUGS = {
     "critical_crowd_off_by_one": [("    return int(high)", "    return int(low)")],

@@ -171,6 +171,10 @@ CHECKS = [
                 description="the staged fusion learns (small profile: at least 0.4)"),
 ]
 
+# Written answers graded by hand: grade_id of the notebook's `written-answer` cell -> points. With CHECKS the
+# one source of the sheet's points (`python -m course_utils points --write` puts them into the notebook).
+WRITTEN = {"05-q1a": 2, "05-q1b": 1, "05-q1c": 2, "05-q2": 2}
+
 DEMO_BUGS = {
     "parse_model_not_int": [('fields = {"camera": camera, "model": int(model)}',
                              'fields = {"camera": camera, "model": model}')],

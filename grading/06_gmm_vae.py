@@ -107,6 +107,10 @@ CHECKS = [
                 description="clusters labelled with your BIC choice against the true components"),
 ]
 
+# Written answers graded by hand: grade_id of the notebook's `written-answer` cell -> points. With CHECKS the
+# one source of the sheet's points (`python -m course_utils points --write` puts them into the notebook).
+WRITTEN = {"06-q1": 3}
+
 DEMO_BUGS: dict[str, list[tuple[str, str]]] = {
     "sample_mixture_covariance_not_cholesky": [
         ('np.einsum("nij,nj->ni", np.linalg.cholesky(covariances)[labels], eps)',

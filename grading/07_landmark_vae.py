@@ -96,6 +96,10 @@ CHECKS = [
                 description="test triplets satisfied by 20 principal components: your triplets, your scoring"),
 ]
 
+# Written answers graded by hand: grade_id of the notebook's `written-answer` cell -> points. With CHECKS the
+# one source of the sheet's points (`python -m course_utils points --write` puts them into the notebook).
+WRITTEN = {}
+
 DEMO_BUGS: dict[str, list[tuple[str, str]]] = {
     "conditional_decoder_output_is_latent_sized": [
         ('keras.layers.Dense(data_dim, name="likelihood_params")(h)',

@@ -3,6 +3,7 @@
     python -m course_utils.instructor release [--out release] [--url URL [--branch main]] [NOTEBOOK ...]
     python -m course_utils.instructor check-release [--out release] [--solved 01_pca 02_diffusion_maps]
     python -m course_utils.instructor leaks [--out release]
+    python -m course_utils.instructor points --check|--write [NOTEBOOK ...]
     python -m course_utils.instructor grade EXERCISE SUBMISSIONS [--out grades/EXERCISE] [--workers N] ...
         [--cluster local|slurm [--cluster-workers N] [--slurm-cores ...] | --scheduler ADDRESS] [--resume]
 
@@ -162,6 +163,13 @@ def release_leaks(out: Path) -> LeakReport:
     return report
 
 
+def points(args: argparse.Namespace) -> int:
+    """Check or write the notebooks' nbgrader points and stated totals from grading/ (``points.py``)."""
+    from .points import main as points_main
+
+    return points_main(_notebooks(args.notebooks), GRADING, write=args.write)
+
+
 def leaks(args: argparse.Namespace) -> int:
     report = release_leaks(Path(args.out))
     print_report(report)
@@ -241,6 +249,12 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("leaks", help="call every released public function on the checks' inputs (no answer ships)")
     p.add_argument("--out", default="release", help="the release folder")
     p.set_defaults(func=leaks)
+    p = sub.add_parser("points", help="the notebooks' nbgrader points and stated totals from grading/ (one source)")
+    p.add_argument("notebooks", nargs="*", help="default: every notebooks/NN_*.ipynb")
+    mode = p.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--write", action="store_true", help="write them into the notebooks (metadata and text)")
+    mode.add_argument("--check", action="store_true", help="change nothing; exit 1 where a notebook disagrees")
+    p.set_defaults(func=points)
     for name, helptext, func in [("check-release", "run each student notebook up to its first exercise", check_release),
                                  ("grade", "grade a folder of submissions for one exercise", grade)]:
         p = sub.add_parser(name, help=helptext)

@@ -12,6 +12,11 @@ still get right) share at most ``edge_share`` of the points; the substantive cas
 :class:`ResultCheck` compares a figure the notebook recorded (``course_utils.report``) with the reference
 run, another recorded figure, or bounds. :func:`written_answer_results` lists the notebook's written
 answers (cells tagged ``written-answer``) as results pending manual grading.
+
+The module may also define ``WRITTEN``: written answer ``grade_id`` -> points. With ``CHECKS`` it is the one
+source of the sheet's points: the grader takes written points from it and refuses a reference notebook whose
+nbgrader metadata disagrees (:class:`PointsMismatch`); ``python -m course_utils points --write`` writes the
+notebooks' metadata from it (``course_utils/instructor/points.py``).
 """
 
 from __future__ import annotations
@@ -463,6 +468,12 @@ class CheckSuite:
         return float(sum(check.points for check in self.checks))
 
     @property
+    def written(self) -> dict[str, float] | None:
+        """The module's ``WRITTEN`` (written answer grade_id -> points), or None where it defines none."""
+        written = getattr(self.module, "WRITTEN", None)
+        return None if written is None else {str(key): float(value) for key, value in written.items()}
+
+    @property
     def function_checks(self) -> list[FunctionCheck]:
         return [c for c in self.checks if isinstance(c, FunctionCheck)]
 
@@ -493,25 +504,61 @@ def written_answers(notebook: dict[str, Any]) -> list[tuple[int, str, float]]:
     return found
 
 
-def written_answer_ids(reference_notebook: Path) -> list[tuple[str, float]]:
-    """``(grade_id, points)`` of the written answers of ``reference_notebook`` (empty if it is unreadable)."""
+class PointsMismatch(ValueError):
+    """A notebook's nbgrader points disagree with its grading module (``CHECKS``, ``WRITTEN``)."""
+
+
+def written_points_problems(notebook: dict[str, Any], written: Mapping[str, float], name: str = "the notebook"
+                            ) -> list[str]:
+    """What differs between the written-answer cells of ``notebook`` and ``written`` (grade_id -> points)."""
+    found = {grade_id: points for _, grade_id, points in written_answers(notebook)}
+    problems = [f"{name}: written answer {grade_id!r} has {found[grade_id]:g} points in its nbgrader metadata, "
+                f"the grading module's WRITTEN gives {float(written[grade_id]):g}"
+                for grade_id in found if grade_id in written and not math.isclose(found[grade_id], written[grade_id])]
+    problems += [f"{name}: written answer {grade_id!r} is not in the grading module's WRITTEN"
+                 for grade_id in found if grade_id not in written]
+    problems += [f"{name}: WRITTEN names {grade_id!r}, but no `{WRITTEN_ANSWER_TAG}` cell has that grade_id"
+                 for grade_id in written if grade_id not in found]
+    return problems
+
+
+def written_answer_ids(reference_notebook: Path, written: Mapping[str, float] | None = None
+                       ) -> list[tuple[str, float]]:
+    """``(grade_id, points)`` of the written answers of ``reference_notebook`` (empty if it is unreadable).
+
+    With ``written`` (the grading module's ``WRITTEN``) the points are the module's, in the notebook's order,
+    and a readable notebook whose written-answer cells or points disagree with it is refused.
+
+    Raises
+    ------
+    PointsMismatch
+        ``written`` is given and disagrees with the notebook's written-answer cells.
+    """
     try:
         reference = json.loads(Path(reference_notebook).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return []
-    return [(grade_id, points) for _, grade_id, points in written_answers(reference)]
+        return [] if written is None else [(key, float(value)) for key, value in written.items()]
+    if written is None:
+        return [(grade_id, points) for _, grade_id, points in written_answers(reference)]
+    problems = written_points_problems(reference, written, str(reference_notebook))
+    if problems:
+        raise PointsMismatch("; ".join(problems) + ". Run `python -m course_utils points --write`, or fix WRITTEN.")
+    return [(grade_id, float(written[grade_id])) for _, grade_id, _ in written_answers(reference)]
 
 
 def written_answer_results(reference_notebook: Path | list[tuple[str, float]], submission: Path, shown: int = 300,
-                           max_bytes: int = 64 * 1024**2) -> list[CheckResult]:
+                           max_bytes: int = 64 * 1024**2, written: Mapping[str, float] | None = None
+                           ) -> list[CheckResult]:
     """Pending manual-grading results for the written answers of ``reference_notebook``, read in ``submission``.
 
-    ``reference_notebook`` is the instructor notebook or its :func:`written_answer_ids`. The answer is found by
+    ``reference_notebook`` is the instructor notebook or its :func:`written_answer_ids`; ``written`` the
+    grading module's ``WRITTEN``, which then gives the points (see :func:`written_answer_ids`). The answer is found by
     the cell's ``grade_id`` (cells may have moved); the reason quotes its start, or says that it is missing or
     unanswered. Empty if the reference notebook is missing or has no such cell. A submission larger than
     ``max_bytes`` is not parsed (its answers count as missing).
     """
-    ids = written_answer_ids(reference_notebook) if isinstance(reference_notebook, (str, Path)) else reference_notebook
+    ids = (written_answer_ids(reference_notebook, written) if isinstance(reference_notebook, (str, Path))
+           else reference_notebook)
     if not ids:
         return []
     try:
@@ -565,4 +612,9 @@ def load_checks(path: str | Path) -> CheckSuite:
         unknown = [d for d in getattr(check, "depends_on", ()) if d not in ids]
         if unknown:
             raise ValueError(f"{path}: check {check.id!r} depends on unknown checks {unknown}; use check ids.")
+    written = getattr(module, "WRITTEN", None)
+    if written is not None and not (isinstance(written, dict) and all(
+            isinstance(k, str) and isinstance(v, int | float) and not isinstance(v, bool) and v >= 0
+            for k, v in written.items())):
+        raise ValueError(f"{path}: WRITTEN must map written-answer grade_ids to points (>= 0), got {written!r}.")
     return CheckSuite(exercise, list(checks), path, module)

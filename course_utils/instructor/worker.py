@@ -163,6 +163,7 @@ def _prepared(checks: Path, seed: int, reference_notebook: Path | None) -> tuple
     """
     suite = load_checks(checks)
     reference_notebook = reference_notebook or checks.resolve().parent.parent / "notebooks" / f"{suite.exercise}.ipynb"
+    written_answer_ids(reference_notebook, suite.written)  # refuses written points that disagree with grading/
     reference = (results_from_notebook(reference_notebook) if reference_notebook.exists() else None) or {}
     cases = suite.cases(seed)
     expected = {check.id: check.expected(cases[check.id]) for check in suite.function_checks}  # with case weights
@@ -201,7 +202,7 @@ def grade_submission(path: Path, exercise: Exercise, student: str | None = None,
             shared = _process_view(suite.exercise, *withheld_of(suite.module))
         env = dict(os.environ, COURSE_KIT_PROFILE=exercise.profile)
         run = run_notebook(path, list(exercise.deny), exercise.limits, inputs, env=env, scratch=scratch, shared=shared)
-        written = written_answer_results(reference_notebook, path, max_bytes=MAX_NOTEBOOK)
+        written = written_answer_results(reference_notebook, path, max_bytes=MAX_NOTEBOOK, written=suite.written)
         return Grade(student, score(suite, run, expected, reference) + written, run, path.name)
     except Exception as exc:  # noqa: BLE001 (one submission must never stop the batch)
         run = Run("crashed", 0.0, message=clean_text(f"grading failed: {type(exc).__name__}: {exc}"))
@@ -216,7 +217,7 @@ def grading_job(checks: Path, reference_notebook: Path | None = None, limits: Li
     denied = [checks.resolve().parent, reference_notebook.resolve().parent, *(deny or [])]
     job = GradingJob(suite.exercise, checks.name, checks.read_text(encoding="utf-8"), reference, inputs, expected,
                      limits, profile, seed, [str(p) for p in denied],
-                     written=written_answer_ids(reference_notebook))
+                     written=written_answer_ids(reference_notebook, suite.written))
     digest = hashlib.sha256()
     for part in (job.checks_source, json.dumps(reference, sort_keys=True, default=str), repr(limits), profile,
                  str(seed)):
