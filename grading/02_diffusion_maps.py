@@ -99,6 +99,8 @@ HINTS_EIGENPAIRS = (
      "lambda is the eigenvalue a of T itself: the diffusion map's eigenvalues are a^(1 / (2 eps))."),
     (lambda case, got, want: np.allclose(np.abs(got[1]), np.abs(want[1] * case[1][:, None]), rtol=1e-4, atol=1e-7),
      "phi is the eigenvector v of T: the eigenfunctions are Q^-1/2 v."),
+    (lambda case, got, want: bool(np.nanmax(got[0]) < np.min(want[0])),
+     "Every eigenvalue is below the reference's: the diffusion map takes the L + 1 largest eigenpairs of T."),
 )
 
 CHECKS = [

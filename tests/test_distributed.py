@@ -81,6 +81,9 @@ def test_local_cluster_gives_the_same_grades_as_the_local_pool_on_the_demo_submi
     assert demo.problems(rows) == [], [(row.submission, row.lost_text) for row in rows]
     assert len([row for row in rows if row.submission.startswith("bug_")]) >= 6
     assert rows[1].submission == "untouched_release" and rows[1].points == 0
+    unrecognised = [name for name in order if name.startswith("bug_")
+                    and not any(r.hint for r in by_name[name].results)]
+    assert unrecognised == [], "every catalogued bug of 01 gets a hint in its feedback"
     readme = readme_demo_rows()  # README's demo table shows what grading gives now
     assert [(readme[("01_pca", r.submission)]["points"], readme[("01_pca", r.submission)]["loses"]) for r in rows] == [
         (f"{r.points:g}", r.lost_text) for r in rows]
