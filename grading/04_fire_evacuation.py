@@ -49,6 +49,7 @@ WITHHELD: list[str] = []
 
 CHECKS = [
     FunctionCheck("critical_crowd", "critical_crowd", _shares, R.binomial_critical_number, points=2, rtol=0, atol=0,
+                  returns=("n",),
                   description="smallest n with P(Binomial(n, p) > critical) >= 1/2"),
     FunctionCheck("critical_number", "critical_number", _samplers, _exact, probe=P.probe_critical_number,
                   points=5, rtol=0.08, atol=0,

@@ -83,12 +83,16 @@ WITHHELD_IN_CALLS = [
 
 CHECKS = [
     FunctionCheck("sample_mixture", "sample_mixture", _sampling_cases, ref.sample_mixture, points=3, rtol=1e-7,
+                  returns=("points", "labels"),
                   atol=1e-9, description="points and components of a Gaussian mixture, in the stated order of draws"),
     FunctionCheck("high_quality_fraction", "high_quality_fraction", _quality_cases, ref.high_quality_fraction,
+                  returns=("share",),
                   points=3, description="share of samples within a Mahalanobis threshold of some component"),
     FunctionCheck("bic_n_clusters", "bic_n_clusters", _bic_cases, ref.bic_n_clusters, points=3, rtol=1e-6,
+                  returns=("n_clusters", "bics"),
                   atol=1e-6, description="cluster number with the smallest BIC, and every candidate's BIC"),
     FunctionCheck("decoder_noise", "decoder_noise", _noise_cases, ref.decoder_noise, points=3, rtol=1e-5,
+                  returns=("loc", "scale"),
                   atol=1e-6, edge=lambda params, scale: scale is not None or params.max() < -30,  # fixed; floor
                   description="mean and standard deviation of the Gaussian decoder, fixed or learned"),
     FunctionCheck("sample_vae", "sample_vae", _sampler_cases, ref.sample_vae, probe=probe_sample_vae,
