@@ -115,7 +115,7 @@ def forget_survivors(session: Path) -> int:
     import sqlite3
 
     with sqlite3.connect(session) as db:
-        return db.execute("DELETE FROM work_results WHERE test_outcome = 'survived'").rowcount
+        return db.execute("DELETE FROM work_results WHERE lower(test_outcome) = 'survived'").rowcount
 
 
 def score(name: str, session: Path, seconds: float) -> Score:
@@ -208,6 +208,8 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("Run this from the course-kit repository root.")
     os.environ.setdefault("PYTHONDONTWRITEBYTECODE", "1")  # no stale .pyc of a mutant between two runs
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    # The configurations' test commands say `python`: this one, the environment's (as under make).
+    os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path.cwd()), os.environ.get("PYTHONPATH")]))
     scores = [run_module(name, args) for name in (args.modules or available())]
     killed, run = sum(s.killed for s in scores), sum(s.run for s in scores)
