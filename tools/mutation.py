@@ -24,9 +24,11 @@ Not part of ``make test``: it takes minutes per module, and hours for the Tensor
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
+import signal
 import subprocess
 import sys
 import time
@@ -146,6 +148,29 @@ def score(name: str, session: Path, seconds: float) -> Score:
     return result
 
 
+def execute(config: Path, session: Path, budget: float) -> None:
+    """``cosmic-ray exec``, stopped after ``budget`` seconds (0: none); a sampled session then holds a smaller
+    random sample (cosmic-ray runs the pending mutants in random order) and resumes next time."""
+    command = [tool("cosmic-ray"), "exec", str(config), str(session)]
+    print("+ " + " ".join(command), flush=True)
+    process = subprocess.Popen(command, start_new_session=True)
+    try:
+        status = process.wait(timeout=budget or None)
+    except subprocess.TimeoutExpired:
+        import psutil  # cosmic-ray runs each test command in a session of its own: end the whole tree
+
+        tree = psutil.Process(process.pid).children(recursive=True)
+        os.killpg(process.pid, signal.SIGTERM)
+        for child in tree:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                child.terminate()
+        process.wait()
+        print(f"stopped after the budget of {budget:.0f} s; the remaining mutants are counted as not run")
+        return
+    if status:
+        raise SystemExit(f"failed ({status}): {' '.join(command)}")
+
+
 def run_module(name: str, args: argparse.Namespace) -> Score:
     """Run (or resume) the mutation session of one module and return its score."""
     config = CONFIGS / f"{name}.toml"
@@ -175,7 +200,7 @@ def run_module(name: str, args: argparse.Namespace) -> Score:
             print(f"{name}: {forget_survivors(session)} survivors to run again")
         if not args.no_baseline:
             sh([tool("cosmic-ray"), "baseline", str(config)])
-        sh([tool("cosmic-ray"), "exec", str(config), str(session)])
+        execute(config, session, args.budget)
     finally:
         if module.read_bytes() != original:
             module.write_bytes(original)
@@ -200,6 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rerun-survivors", action="store_true", help="run the survivors of the session again")
     parser.add_argument("--sample", type=int, default=0, metavar="N", help="run only N mutants drawn at random")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sample (default 0)")
+    parser.add_argument("--budget", type=float, default=0, metavar="SECONDS",
+                        help="stop each module's run after this many seconds (default: none)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the run on the unmutated code")
     parser.add_argument("--allow-dirty", action="store_true", help="mutate a module with uncommitted changes")
     parser.add_argument("--goal", type=float, default=90.0, help="share of killed mutants to reach (default 90)")
