@@ -8,12 +8,14 @@ shares (KL >= 0, IWAE >= ELBO, ...).
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
 from course_utils import vae as V
-from course_utils.instructor.checks import FunctionCheck, ResultCheck, as_arrays, compare
-from course_utils.instructor.leaks import _same, _substantive
+from course_utils.instructor.checks import FunctionCheck, ResultCheck, as_arrays, compare, written_answer_results
+from course_utils.instructor.leaks import _same, _substantive, judge, released_modules
 from course_utils.instructor.reference.landmark_vae import build_conditional_networks
 from course_utils.landmark_vae import build_landmark_vae, kl_per_dimension
 
@@ -152,3 +154,76 @@ def test_graders_default_tolerance_is_one_in_a_million(relative):
     result = ResultCheck("r", "a")
     assert not result.score({"a": 0.5}, {"a": 0.5 * (1 + relative)}).passed
     assert result.score({"a": 0.5}, {"a": 0.5 * (1 + 5e-7)}).passed
+
+
+# The grader's scoring and the leak check, case by case (survivors of `make mutation`, see tools/mutation.md).
+
+
+def test_partial_credit_is_the_weighted_share_of_the_right_cases():
+    """By default edge cases share 20 % of the points and substantive ones 80 % (computed here by hand); a partial
+    score keeps four decimals."""
+    check = FunctionCheck("f", "f", lambda rng: [], lambda x: 2.0 * x, points=2.0, edge=lambda x: x == 0)
+    cases = [(0,), (0,), (1,), (2,), (3,)]
+    np.testing.assert_allclose(check.weights(cases), [0.2, 0.2, 1.6 / 3, 1.6 / 3, 1.6 / 3], rtol=1e-12)
+    np.testing.assert_allclose(check.weights([(0,), (5,)]), [0.4, 1.6], rtol=1e-12)  # one case of each kind
+    np.testing.assert_allclose(check.weights([(1,), (2,)]), [1.0, 1.0], rtol=1e-12)  # one kind: equal shares
+    answers = [{"value": as_arrays(2.0 * x)} for (x,) in cases]
+    assert check.score(check.expected(cases), answers).points == 2.0
+    one_wrong = [*answers[:4], {"value": as_arrays(-1.0)}]
+    result = check.score(check.expected(cases), one_wrong)
+    assert result.points == 1.4667 and not result.passed  # 2 - 1.6 / 3 = 1.46667, to four decimals
+
+
+def test_a_figure_without_a_target_earns_nothing():
+    """No value to compare with (``same_as`` a figure that was not recorded, or no reference value): 0 points."""
+    for check, reference in [(ResultCheck("r", "a", points=2.0, same_as="b"), {}), (ResultCheck("r", "a"), {})]:
+        result = check.score(reference, {"a": 1.0})
+        assert result.points == 0.0 and result.max_points == check.points and "cannot compare" in result.reason
+
+
+def test_a_long_written_answer_is_quoted_to_its_first_300_characters(tmp_path):
+    text = " ".join(f"word{i}" for i in range(80))  # 469 characters
+    cell = {"cell_type": "markdown", "metadata": {"nbgrader": {"grade_id": "q1"}}, "source": text}
+    submission = tmp_path / "s.ipynb"
+    submission.write_text(json.dumps({"cells": [cell]}))
+    (result,) = written_answer_results([("q1", 2.0)], submission)
+    assert result.reason == f"pending manual grading; answer: {text[:300]} ..."
+    (whole,) = written_answer_results([("q1", 2.0)], submission, shown=len(text))
+    assert whole.reason == f"pending manual grading; answer: {text}"
+
+
+def test_leak_judge_names_the_whole_answer_a_protected_part_or_nothing():
+    """judge() on hand-made answers: the whole answer, one part of it, a part left out of ``leak_parts``, an
+    input handed back, a constant answer and a near miss."""
+    x = np.random.default_rng(1).normal(size=6)
+    check = FunctionCheck("k", "f", lambda r: [(x,)], lambda v: (v**2, v.sum()))
+    answer = (x**2, x.sum())
+    assert judge(check, (x,), answer, [x**2, np.array(x.sum())]) == "the whole answer"
+    assert judge(check, (x,), answer, [x**2]) == "value 1 of the answer"
+    assert judge(check, (x,), answer, [np.array(x.sum())]) == "value 2 of the answer"
+    assert judge(check, (x,), answer, [x**2 * (1 + 1e-3)]) == ""  # outside the check's tolerance
+    assert judge(check, (x,), answer, [x]) == ""  # not the answer
+    parts = FunctionCheck("k", "f", lambda r: [(x,)], lambda v: (v**2, v.sum()), leak_parts=(1,))
+    assert judge(parts, (x,), answer, [x**2]) == ""  # value 1 is not protected on its own
+    assert judge(parts, (x,), answer, [np.array(x.sum())]) == "value 2 of the answer"
+    echo = FunctionCheck("k", "f", lambda r: [(x,)], lambda v: (v, v.sum()))
+    assert judge(echo, (x,), (x, x.sum()), [x]) == ""  # handing back an input reproduces no answer
+    constant = FunctionCheck("k", "f", lambda r: [(x,)], lambda v: np.ones(3))
+    assert judge(constant, (x,), np.ones(3), [np.ones(3)]) == ""  # a constant answer is nothing to protect
+
+
+def test_leak_substantive_parts_are_non_constant_and_not_inputs():
+    x = np.arange(5.0)
+    assert _substantive(np.array(2.5), []) and _substantive(x, [])
+    assert not any(_substantive(np.array(v), []) for v in (0.0, 1.0, -1.0))
+    assert not _substantive(np.full(4, 3.0), []) and not _substantive(np.array([1.0, np.nan]), [])
+    assert not _substantive(x, [x]) and _substantive(x, [x + 1e-6])
+
+
+def test_leak_check_probes_every_released_module_but_the_main_ones(tmp_path):
+    for name in ["__init__", "__main__", "a", "sub/__init__", "sub/__main__", "sub/b", "z"]:
+        path = tmp_path / "course_utils" / f"{name}.py"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("")
+    assert released_modules(tmp_path) == ["course_utils", "course_utils.a", "course_utils.sub", "course_utils.sub.b",
+                                          "course_utils.z"]
