@@ -134,6 +134,19 @@ def test_choose_n_clusters_failures():
         M.choose_n_clusters(np.full((10, 2), np.inf))
 
 
+def test_choose_n_clusters_with_one_candidate_is_that_candidates_silhouette():
+    """A single candidate is a valid choice; its score is scikit-learn's silhouette of the same seeded k-means."""
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import silhouette_score
+
+    x = np.random.default_rng(2).normal(size=(60, 2))
+    choice = M.choose_n_clusters(x, candidates=[3], n_init=1, seed=4)
+    labels = KMeans(3, n_init=1, random_state=4).fit(x).labels_
+    assert choice.n_clusters == 3 and list(choice.candidates) == [3]
+    np.testing.assert_allclose(choice.scores, [silhouette_score(x, labels)], rtol=1e-12)
+    np.testing.assert_array_equal(choice.labels, labels)
+
+
 def test_histogram_peaks_count_peaks_of_flattened_values():
     """The seed project's method counts peaks of one histogram of all values (two separated values: 2)."""
     assert M.histogram_peaks_1d(np.r_[np.zeros(50), np.ones(50)], bins=10) == 2
