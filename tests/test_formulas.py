@@ -15,7 +15,7 @@ import pytest
 
 from course_utils import vae as V
 from course_utils.instructor.checks import FunctionCheck, ResultCheck, as_arrays, compare, written_answer_results
-from course_utils.instructor.leaks import _same, _substantive, judge, released_modules
+from course_utils.instructor.leaks import _same, _substantive, find_leaks, judge, released_modules
 from course_utils.instructor.reference.landmark_vae import build_conditional_networks
 from course_utils.landmark_vae import build_landmark_vae, kl_per_dimension
 
@@ -227,3 +227,17 @@ def test_leak_check_probes_every_released_module_but_the_main_ones(tmp_path):
         path.write_text("")
     assert released_modules(tmp_path) == ["course_utils", "course_utils.a", "course_utils.sub", "course_utils.sub.b",
                                           "course_utils.z"]
+
+
+def test_leak_check_reports_the_last_line_of_a_module_that_fails_to_import(tmp_path):
+    grading = tmp_path / "grading"
+    grading.mkdir()
+    (grading / "09_tiny.py").write_text("from course_utils.instructor.checks import FunctionCheck\n"
+                                        "EXERCISE = '09_tiny'\nCHECKS = [FunctionCheck('double', 'double', "
+                                        "lambda rng: [(2.0,)], lambda x: 2.0 * x)]\n")
+    package = tmp_path / "release" / "course_utils"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "bad.py").write_text("import sys\nprint('first line', file=sys.stderr)\nraise ValueError('boom')\n")
+    report = find_leaks(tmp_path / "release", grading, call_timeout=5, module_timeout=60)
+    assert report.failed_modules == ["course_utils.bad: ValueError: boom"] and not report.ok
