@@ -147,6 +147,21 @@ def test_choose_n_clusters_with_one_candidate_is_that_candidates_silhouette():
     np.testing.assert_array_equal(choice.labels, labels)
 
 
+def test_choose_n_clusters_allows_as_many_clusters_as_points_for_bic():
+    """Candidates may go up to the number of points (BIC's own function decides); one more is refused."""
+    x = np.random.default_rng(3).normal(size=(6, 2))
+    seen = []
+
+    def bic(points, candidates, seed, n_init):
+        seen.append(list(candidates))
+        return 2, np.zeros(len(candidates))
+
+    assert M.choose_n_clusters(x, range(1, 7), "bic", n_init=1, bic=bic).n_clusters == 2
+    assert seen == [[1, 2, 3, 4, 5, 6]]
+    with pytest.raises(ValueError, match="between 1 and 6"):
+        M.choose_n_clusters(x, range(1, 8), "bic", n_init=1, bic=bic)
+
+
 def test_histogram_peaks_count_peaks_of_flattened_values():
     """The seed project's method counts peaks of one histogram of all values (two separated values: 2)."""
     assert M.histogram_peaks_1d(np.r_[np.zeros(50), np.ones(50)], bins=10) == 2
