@@ -113,7 +113,15 @@ def keep_definitions(session: Path, include: list[str]) -> int:
 
 
 def forget_survivors(session: Path) -> int:
-    """Delete the results of the session's surviving mutants, so that ``exec`` runs them again."""
+    """Delete the results of the session's surviving mutants, so that ``exec`` runs them again; the mutants that
+    the first run did not reach (its budget) are skipped, so that the rerun judges the same sample again."""
+    from cosmic_ray.work_db import WorkDB, use_db
+    from cosmic_ray.work_item import WorkerOutcome, WorkResult
+
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        unreached = [item.job_id for item in db.pending_work_items]
+        db.set_multiple_results(unreached, WorkResult(output="not reached by the first run",
+                                                      worker_outcome=WorkerOutcome.SKIPPED))
     import sqlite3
 
     with sqlite3.connect(session) as db:
@@ -238,7 +246,12 @@ def main(argv: list[str] | None = None) -> int:
     # The configurations' test commands say `python`: this one, the environment's (as under make).
     os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path.cwd()), os.environ.get("PYTHONPATH")]))
-    scores = [run_module(name, args) for name in (args.modules or available())]
+    scores = []
+    for name in args.modules or available():
+        try:
+            scores.append(run_module(name, args))
+        except SystemExit as stop:  # e.g. a baseline that fails or times out: report it, go on with the next
+            print(f"{name}: not measured: {stop}", flush=True)
     killed, run = sum(s.killed for s in scores), sum(s.run for s in scores)
     print("\n".join(s.line() for s in scores))
     share = 100 * killed / run if run else 0.0
