@@ -54,6 +54,26 @@ def test_vae_kl_term_is_tfps_kl_summed_over_dimensions(points):
     np.testing.assert_allclose(kl.numpy(), _kl_tfp(z_mean, z_log_var).sum(axis=1), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("beta", [1.0, 0.25])
+def test_a_training_step_descends_reconstruction_plus_beta_times_kl(points, beta):
+    """One SGD step against a twin model (same seed, so the same draw of z): the step follows the gradient of
+    mean(reconstruction + beta * KL) taken by hand, and the logged terms are those means."""
+    model, twin, rate = _vae(), _vae(), 0.05
+    for m in (model, twin):
+        m.beta.assign(beta)
+    with tf.GradientTape() as tape:
+        reconstruction, kl = twin.terms(points, training=True)
+        loss = tf.reduce_mean(reconstruction + beta * kl)
+    gradients = tape.gradient(loss, twin.trainable_variables)
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=rate))
+    logs = model.train_on_batch(points, return_dict=True)
+    assert logs["reconstruction"] == pytest.approx(float(tf.reduce_mean(reconstruction)), rel=1e-5)
+    assert logs["kl"] == pytest.approx(float(tf.reduce_mean(kl)), rel=1e-5)
+    assert logs["loss"] == pytest.approx(float(loss), rel=1e-5)
+    for after, before, gradient in zip(model.trainable_variables, twin.trainable_variables, gradients, strict=True):
+        np.testing.assert_allclose(after.numpy(), before.numpy() - rate * gradient.numpy(), rtol=1e-4, atol=1e-6)
+
+
 def _log_mean_exp(a, axis=0):
     top = np.max(a, axis=axis, keepdims=True)
     return np.squeeze(top, axis=axis) + np.log(np.mean(np.exp(a - top), axis=axis))
