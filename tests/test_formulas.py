@@ -261,3 +261,25 @@ def test_leak_check_reports_the_last_line_of_a_module_that_fails_to_import(tmp_p
     (package / "bad.py").write_text("import sys\nprint('first line', file=sys.stderr)\nraise ValueError('boom')\n")
     report = find_leaks(tmp_path / "release", grading, call_timeout=5, module_timeout=60)
     assert report.failed_modules == ["course_utils.bad: ValueError: boom"] and not report.ok
+
+
+def test_leak_check_tries_a_function_that_kills_the_probe_once_more_then_skips_it(tmp_path):
+    """A released function that ends the probe's process is called a second time on its own (it may have been a
+    fluke), then skipped and reported; the module's other functions are still checked."""
+    grading = tmp_path / "grading"
+    grading.mkdir()
+    (grading / "09_tiny.py").write_text("from course_utils.instructor.checks import FunctionCheck\n"
+                                        "EXERCISE = '09_tiny'\nCHECKS = [FunctionCheck('double', 'double', "
+                                        "lambda rng: [(2.5,)], lambda x: 2.0 * x)]\n")
+    package = tmp_path / "release" / "course_utils"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    calls = tmp_path / "calls.txt"
+    (package / "helpers.py").write_text(f"import os\n\ndef crash(x):\n    with open({str(calls)!r}, 'a') as f:\n"
+                                        "        f.write('call\\n')\n    os._exit(3)\n\n"
+                                        "def leaky(x):\n    return 2.0 * x\n")
+    report = find_leaks(tmp_path / "release", grading, call_timeout=5, module_timeout=60)
+    assert calls.read_text().splitlines() == ["call", "call"]
+    assert len(report.skipped) == 1 and report.skipped[0].startswith("course_utils.helpers.crash: still running")
+    assert [str(leak) for leak in report.leaks] == [
+        "course_utils.helpers.leaky reproduces the whole answer of 09_tiny:double (case 1)"]
