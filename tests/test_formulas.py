@@ -140,6 +140,17 @@ def test_triplet_term_is_weighted_and_zero_at_weight_zero(points):
     assert one != 0.0 and three == pytest.approx(3.0 * one, rel=1e-5)  # same seed, same draws
 
 
+def test_triplet_term_in_training_is_the_loss_of_the_reference_positive_and_negative_codes(points):
+    """extra_loss of a triplet batch (x_ref, c_ref, x_pos, c_pos, x_neg, c_neg) against a twin model (same seeds):
+    the codes of the three faces, each with its own condition, in that order, through the triplet loss."""
+    model, twin = _model3(2.0), _model3(2.0)
+    rng = np.random.default_rng(5)
+    aux = tuple(tf.constant(rng.normal(size=(10, 6)).astype(np.float32)) for _ in range(6))  # six different arrays
+    codes = [twin._sample_codes(aux[2 * k], aux[2 * k + 1], training=False) for k in range(3)]
+    by_hand = float(twin.topology_scale) * 2.0 * float(_mean_gap(*codes, twin.topological_variance))
+    assert float(model.extra_loss(aux)) == pytest.approx(by_hand, rel=1e-5)
+
+
 def test_triplet_codes_are_sampled_from_the_posterior(points):
     model = _model3(1.0, samples=4000)
     x, c = tf.constant(points[:3]), tf.constant(points[3:6])
