@@ -98,6 +98,8 @@ def test_bad_triplets_and_codes_get_clear_errors():
         satisfied_triplets(z, np.array([[0, 1, 2], [0, 1, 7]]))
     with pytest.raises(ValueError, match="out of range"):
         satisfied_triplets(z, np.array([[0, -1, 2]]))
+    with pytest.raises(ValueError, match=r"row 0 is \[0, 1, 9\]"):  # the first bad row of several
+        satisfied_triplets(z, np.array([[0, 1, 9], [0, 1, 7]]))
     with pytest.raises(ValueError, match="integer row indices"):
         check_triplets(np.array([[0.5, 1, 2]]), 4)
     assert check_triplets(np.array([[0.0, 1.0, 2.0]]), 4).dtype == np.int64
