@@ -57,6 +57,8 @@ def test_exact_shares_give_zero_total_variation():
     assert coverage.weight_total_variation == 0.0
     assert coverage.high_quality_fraction == 1.0
     assert M.total_variation([0.5, 0.5], [1.0, 0.0]) == 0.5
+    shown = repr(coverage)  # a notebook prints the result: per-component figures, not one entry per sample
+    assert "shares=" in shown and "nearest=" not in shown and "high_quality=" not in shown
 
 
 def test_far_samples_are_low_quality_and_threshold_is_relative():
@@ -145,6 +147,7 @@ def test_choose_n_clusters_with_one_candidate_is_that_candidates_silhouette():
     assert choice.n_clusters == 3 and list(choice.candidates) == [3]
     np.testing.assert_allclose(choice.scores, [silhouette_score(x, labels)], rtol=1e-12)
     np.testing.assert_array_equal(choice.labels, labels)
+    assert "scores=" in repr(choice) and "model=" not in repr(choice)  # the fitted model stays out of the repr
 
 
 def test_choose_n_clusters_allows_as_many_clusters_as_points_for_bic():
