@@ -13,7 +13,7 @@ export TF_ENABLE_ONEDNN_OPTS ?= 0
 # A backend forced from outside (e.g. Agg) would hide every figure in the executed notebooks.
 unexport MPLBACKEND
 
-.PHONY: run test refresh data nbval env clean release check-release grade grade-demo
+.PHONY: run test refresh data nbval env clean release check-release grade grade-demo mutation
 
 $(STAMP): requirements.txt pyproject.toml
 	@if [ -z "$(PYTHON)" ]; then if command -v python3 >/dev/null; then python3 course_utils/environment.py pick; \
@@ -70,6 +70,12 @@ grade: $(STAMP)
 ## (or of one: `make grade-demo EXERCISE=01_pca`) and print the table.
 grade-demo: $(STAMP)
 	$(BIN)/python -m course_utils grade-demo $(or $(EXERCISE),--all)
+
+## Maintainer: mutation testing (cosmic-ray) of the maths and the grader's scoring, one module at a time with the
+## unit tests that cover it; prints killed / run and the survivors. Slow (not part of `make test`); e.g.
+## `make mutation MODULES="dmaps checks" ARGS="--sample 30"`. See tools/mutation.md.
+mutation: $(STAMP)
+	$(BIN)/python -m course_utils mutation $(MODULES) $(ARGS)
 
 clean:
 	rm -rf build release grades .pytest_cache .ruff_cache

@@ -16,6 +16,7 @@ Run it from the repository root with the environment's Python (``.venv/bin/pytho
     python -m course_utils grade EXERCISE SUBMISSIONS [...]    # make grade
     python -m course_utils grade-demo [...]                    # make grade-demo
     python -m course_utils pythons                             # the supported interpreters found
+    python -m course_utils mutation [MODULE ...] [--sample N]  # make mutation (maintainer; tools/mutation.md)
 
 ``python -m course_utils.instructor`` and ``python -m course_utils.data`` keep working; ``grade``,
 ``release``, ``check-release``, ``points`` and ``data`` pass their arguments on to them.
@@ -163,6 +164,11 @@ def cmd_grade_demo(args: argparse.Namespace, rest: list[str]) -> int:
     return call([sys.executable, "tools/grade_demo.py", *rest])
 
 
+def cmd_mutation(args: argparse.Namespace, rest: list[str]) -> int:
+    """Mutation testing of the numerical modules and the grader's scoring (``tools/mutation.py``)."""
+    return call([sys.executable, "tools/mutation.py", *rest])
+
+
 def cmd_data(args: argparse.Namespace, rest: list[str]) -> int:
     from .data.__main__ import main as data_main
 
@@ -185,6 +191,7 @@ COMMANDS = {
     "points": (cmd_points, "instructor: --check|--write the notebooks' nbgrader points and totals from grading/"),
     "grade": (cmd_grade, "instructor: grade EXERCISE SUBMISSIONS (python -m course_utils.instructor grade)"),
     "grade-demo": (cmd_grade_demo, "instructor: grade the kit's demo submissions (tools/grade_demo.py)"),
+    "mutation": (cmd_mutation, "maintainer: mutation score of the maths and the grader (tools/mutation.py)"),
     "pythons": (cmd_pythons, "list the supported Python interpreters found on this machine"),
 }
 
@@ -195,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
                                      epilog="Arguments after the command that it does not know are passed on.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (func, helptext) in COMMANDS.items():
-        p = sub.add_parser(name, help=helptext, add_help=name not in ("data", "grade", "points"))
+        p = sub.add_parser(name, help=helptext, add_help=name not in ("data", "grade", "points", "mutation"))
         p.set_defaults(func=func)
         if name == "env":
             p.add_argument("--python", default=None, help="interpreter to build it with (default: this one)")

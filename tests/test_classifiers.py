@@ -296,3 +296,40 @@ def test_compare_paired_interval_is_the_paired_bootstrap():
     assert cmp.low == pytest.approx(low, abs=0.006) and cmp.high == pytest.approx(high, abs=0.006)
     unpaired = np.sqrt(right_a.var() / 400 + right_b.var() / 400) * 2 * 1.96  # width if the pairs were ignored
     assert cmp.high - cmp.low < 0.6 * unpaired
+
+
+def test_compare_paired_defaults_are_scipys_paired_percentile_bootstrap():
+    """The interval with the documented defaults (95 %, 2000 resamples, seed 0) is exactly what
+    ``scipy.stats.bootstrap(paired=True, method="percentile")`` gives on the per-example right/wrong vectors."""
+    from scipy import stats
+
+    rng = np.random.default_rng(7)
+    y = rng.integers(0, 3, 120)
+    a = np.where(rng.random(120) < 0.7, y, (y + 1) % 3)
+    b = np.where(rng.random(120) < 0.6, y, (y + 2) % 3)
+    right_a, right_b = (a == y).astype(float), (b == y).astype(float)
+    want = stats.bootstrap((right_a, right_b), lambda u, v: np.mean(u) - np.mean(v), paired=True, vectorized=False,
+                           confidence_level=0.95, n_resamples=2000, method="percentile",
+                           random_state=np.random.default_rng(0)).confidence_interval
+    got = C.compare_paired(y, a, b)
+    assert (got.low, got.high) == (want.low, want.high)
+
+
+def test_compare_paired_on_one_example_is_that_example():
+    """One test example: the difference is +1, 0 or -1 and the interval is that point (no bootstrap of one)."""
+    for a, b, difference in [(0, 1, 1.0), (1, 0, -1.0), (0, 0, 0.0)]:
+        got = C.compare_paired([0], [a], [b])
+        assert got.difference == got.low == got.high == difference
+        assert got.p_value == 1.0  # one discordant pair: binomtest(1, 1) is 1 as well
+
+
+def test_random_split_is_sklearns_stratified_split_with_seed_0():
+    """The default split, recomputed with scikit-learn: 20 % test, then 20 % of the whole for validation."""
+    from sklearn.model_selection import train_test_split
+
+    labels = np.tile(np.arange(4), 25)
+    rest, test = train_test_split(np.arange(100), test_size=0.2, stratify=labels, random_state=0)
+    train, val = train_test_split(rest, test_size=0.25, stratify=labels[rest], random_state=0)
+    split = C.random_split(labels)
+    for got, want in [(split.train, train), (split.val, val), (split.test, test)]:
+        np.testing.assert_array_equal(got, np.sort(want))

@@ -213,8 +213,13 @@ def test_area_sampler_has_its_share_inside_and_the_binomial_answer():
     assert evacuation.in_area(points, AREA).mean() == pytest.approx(0.1, abs=0.01)
     outside = points[~evacuation.in_area(points, AREA)]
     assert outside[:, 0].min() >= 128.0 and outside[:, 0].max() <= 152.0  # within the margin
+    (x0, x1), (y0, y1) = AREA
+    gap = np.max([x0 - outside[:, 0], outside[:, 0] - x1, y0 - outside[:, 1], outside[:, 1] - y1], axis=0)
+    assert gap.min() > 0 and stats.kstest(gap / 2.0, "uniform").pvalue > 1e-3  # uniform across the band
     found = reference.critical_number_from_sampler(sampler, AREA, critical=20, n_draws=400, seed=1)
     assert found == pytest.approx(reference.binomial_critical_number(0.1, 20), rel=0.05)
+    everyone_inside = evacuation.AreaSampler(1.0)(500, np.random.default_rng(2))  # the default area: unit square
+    assert everyone_inside.min() >= 0.0 and everyone_inside.max() <= 1.0 and everyone_inside.min() < 0.01
     with pytest.raises(ValueError, match="share"):
         evacuation.AreaSampler(1.5)
     with pytest.raises(ValueError, match="margin"):

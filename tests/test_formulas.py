@@ -8,12 +8,14 @@ shares (KL >= 0, IWAE >= ELBO, ...).
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
 from course_utils import vae as V
-from course_utils.instructor.checks import FunctionCheck, ResultCheck, as_arrays, compare
-from course_utils.instructor.leaks import _same, _substantive
+from course_utils.instructor.checks import FunctionCheck, ResultCheck, as_arrays, compare, written_answer_results
+from course_utils.instructor.leaks import _same, _substantive, find_leaks, judge, released_modules
 from course_utils.instructor.reference.landmark_vae import build_conditional_networks
 from course_utils.landmark_vae import build_landmark_vae, kl_per_dimension
 
@@ -50,6 +52,26 @@ def test_vae_kl_term_is_tfps_kl_summed_over_dimensions(points):
     z_mean, z_log_var = V.encode(model, points)
     _, kl = model.terms(points)
     np.testing.assert_allclose(kl.numpy(), _kl_tfp(z_mean, z_log_var).sum(axis=1), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("beta", [1.0, 0.25])
+def test_a_training_step_descends_reconstruction_plus_beta_times_kl(points, beta):
+    """One SGD step against a twin model (same seed, so the same draw of z): the step follows the gradient of
+    mean(reconstruction + beta * KL) taken by hand, and the logged terms are those means."""
+    model, twin, rate = _vae(), _vae(), 0.05
+    for m in (model, twin):
+        m.beta.assign(beta)
+    with tf.GradientTape() as tape:
+        reconstruction, kl = twin.terms(points, training=True)
+        loss = tf.reduce_mean(reconstruction + beta * kl)
+    gradients = tape.gradient(loss, twin.trainable_variables)
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=rate))
+    logs = model.train_on_batch(points, return_dict=True)
+    assert logs["reconstruction"] == pytest.approx(float(tf.reduce_mean(reconstruction)), rel=1e-5)
+    assert logs["kl"] == pytest.approx(float(tf.reduce_mean(kl)), rel=1e-5)
+    assert logs["loss"] == pytest.approx(float(loss), rel=1e-5)
+    for after, before, gradient in zip(model.trainable_variables, twin.trainable_variables, gradients, strict=True):
+        np.testing.assert_allclose(after.numpy(), before.numpy() - rate * gradient.numpy(), rtol=1e-4, atol=1e-6)
 
 
 def _log_mean_exp(a, axis=0):
@@ -118,6 +140,17 @@ def test_triplet_term_is_weighted_and_zero_at_weight_zero(points):
     assert one != 0.0 and three == pytest.approx(3.0 * one, rel=1e-5)  # same seed, same draws
 
 
+def test_triplet_term_in_training_is_the_loss_of_the_reference_positive_and_negative_codes(points):
+    """extra_loss of a triplet batch (x_ref, c_ref, x_pos, c_pos, x_neg, c_neg) against a twin model (same seeds):
+    the codes of the three faces, each with its own condition, in that order, through the triplet loss."""
+    model, twin = _model3(2.0), _model3(2.0)
+    rng = np.random.default_rng(5)
+    aux = tuple(tf.constant(rng.normal(size=(10, 6)).astype(np.float32)) for _ in range(6))  # six different arrays
+    codes = [twin._sample_codes(aux[2 * k], aux[2 * k + 1], training=False) for k in range(3)]
+    by_hand = float(twin.topology_scale) * 2.0 * float(_mean_gap(*codes, twin.topological_variance))
+    assert float(model.extra_loss(aux)) == pytest.approx(by_hand, rel=1e-5)
+
+
 def test_triplet_codes_are_sampled_from_the_posterior(points):
     model = _model3(1.0, samples=4000)
     x, c = tf.constant(points[:3]), tf.constant(points[3:6])
@@ -152,3 +185,112 @@ def test_graders_default_tolerance_is_one_in_a_million(relative):
     result = ResultCheck("r", "a")
     assert not result.score({"a": 0.5}, {"a": 0.5 * (1 + relative)}).passed
     assert result.score({"a": 0.5}, {"a": 0.5 * (1 + 5e-7)}).passed
+
+
+# The grader's scoring and the leak check, case by case (survivors of `make mutation`, see tools/mutation.md).
+
+
+def test_partial_credit_is_the_weighted_share_of_the_right_cases():
+    """By default edge cases share 20 % of the points and substantive ones 80 % (computed here by hand); a partial
+    score keeps four decimals."""
+    check = FunctionCheck("f", "f", lambda rng: [], lambda x: 2.0 * x, points=2.0, edge=lambda x: x == 0)
+    cases = [(0,), (0,), (1,), (2,), (3,)]
+    np.testing.assert_allclose(check.weights(cases), [0.2, 0.2, 1.6 / 3, 1.6 / 3, 1.6 / 3], rtol=1e-12)
+    np.testing.assert_allclose(check.weights([(0,), (5,)]), [0.4, 1.6], rtol=1e-12)  # one case of each kind
+    np.testing.assert_allclose(check.weights([(1,), (2,)]), [1.0, 1.0], rtol=1e-12)  # one kind: equal shares
+    answers = [{"value": as_arrays(2.0 * x)} for (x,) in cases]
+    assert check.score(check.expected(cases), answers).points == 2.0
+    one_wrong = [*answers[:4], {"value": as_arrays(-1.0)}]
+    result = check.score(check.expected(cases), one_wrong)
+    assert result.points == 1.4667 and not result.passed  # 2 - 1.6 / 3 = 1.46667, to four decimals
+
+
+def test_a_figure_without_a_target_earns_nothing():
+    """No value to compare with (``same_as`` a figure that was not recorded, or no reference value): 0 points."""
+    for check, reference in [(ResultCheck("r", "a", points=2.0, same_as="b"), {}), (ResultCheck("r", "a"), {})]:
+        result = check.score(reference, {"a": 1.0})
+        assert result.points == 0.0 and result.max_points == check.points and "cannot compare" in result.reason
+
+
+def test_a_long_written_answer_is_quoted_to_its_first_300_characters(tmp_path):
+    text = " ".join(f"word{i}" for i in range(80))  # 469 characters
+    cell = {"cell_type": "markdown", "metadata": {"nbgrader": {"grade_id": "q1"}}, "source": text}
+    submission = tmp_path / "s.ipynb"
+    submission.write_text(json.dumps({"cells": [cell]}))
+    (result,) = written_answer_results([("q1", 2.0)], submission)
+    assert result.reason == f"pending manual grading; answer: {text[:300]} ..."
+    (whole,) = written_answer_results([("q1", 2.0)], submission, shown=len(text))
+    assert whole.reason == f"pending manual grading; answer: {text}"
+
+
+def test_leak_judge_names_the_whole_answer_a_protected_part_or_nothing():
+    """judge() on hand-made answers: the whole answer, one part of it, a part left out of ``leak_parts``, an
+    input handed back, a constant answer and a near miss."""
+    x = np.random.default_rng(1).normal(size=6)
+    check = FunctionCheck("k", "f", lambda r: [(x,)], lambda v: (v**2, v.sum()))
+    answer = (x**2, x.sum())
+    assert judge(check, (x,), answer, [x**2, np.array(x.sum())]) == "the whole answer"
+    assert judge(check, (x,), answer, [x**2]) == "value 1 of the answer"
+    assert judge(check, (x,), answer, [np.array(x.sum())]) == "value 2 of the answer"
+    assert judge(check, (x,), answer, [x**2 * (1 + 1e-3)]) == ""  # outside the check's tolerance
+    assert judge(check, (x,), answer, [x]) == ""  # not the answer
+    parts = FunctionCheck("k", "f", lambda r: [(x,)], lambda v: (v**2, v.sum()), leak_parts=(1,))
+    assert judge(parts, (x,), answer, [x**2]) == ""  # value 1 is not protected on its own
+    assert judge(parts, (x,), answer, [np.array(x.sum())]) == "value 2 of the answer"
+    echo = FunctionCheck("k", "f", lambda r: [(x,)], lambda v: (v, v.sum()))
+    assert judge(echo, (x,), (x, x.sum()), [x]) == ""  # handing back an input reproduces no answer
+    constant = FunctionCheck("k", "f", lambda r: [(x,)], lambda v: np.ones(3))
+    assert judge(constant, (x,), np.ones(3), [np.ones(3)]) == ""  # a constant answer is nothing to protect
+
+
+def test_leak_substantive_parts_are_non_constant_and_not_inputs():
+    x = np.arange(5.0)
+    assert _substantive(np.array(2.5), []) and _substantive(x, [])
+    assert not any(_substantive(np.array(v), []) for v in (0.0, 1.0, -1.0))
+    assert not _substantive(np.full(4, 3.0), []) and not _substantive(np.array([1.0, np.nan]), [])
+    assert not _substantive(x, [x]) and _substantive(x, [x + 1e-6])
+
+
+def test_leak_check_probes_every_released_module_but_the_main_ones(tmp_path):
+    for name in ["__init__", "__main__", "a", "sub/__init__", "sub/__main__", "sub/b", "z"]:
+        path = tmp_path / "course_utils" / f"{name}.py"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("")
+    assert released_modules(tmp_path) == ["course_utils", "course_utils.a", "course_utils.sub", "course_utils.sub.b",
+                                          "course_utils.z"]
+
+
+def test_leak_check_reports_the_last_line_of_a_module_that_fails_to_import(tmp_path):
+    grading = tmp_path / "grading"
+    grading.mkdir()
+    (grading / "09_tiny.py").write_text("from course_utils.instructor.checks import FunctionCheck\n"
+                                        "EXERCISE = '09_tiny'\nCHECKS = [FunctionCheck('double', 'double', "
+                                        "lambda rng: [(2.0,)], lambda x: 2.0 * x)]\n")
+    package = tmp_path / "release" / "course_utils"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "bad.py").write_text("import sys\nprint('first line', file=sys.stderr)\nraise ValueError('boom')\n")
+    report = find_leaks(tmp_path / "release", grading, call_timeout=5, module_timeout=60)
+    assert report.failed_modules == ["course_utils.bad: ValueError: boom"] and not report.ok
+
+
+def test_leak_check_tries_a_function_that_kills_the_probe_once_more_then_skips_it(tmp_path):
+    """A released function that ends the probe's process is called a second time on its own (it may have been a
+    fluke), then skipped and reported; the module's other functions are still checked."""
+    grading = tmp_path / "grading"
+    grading.mkdir()
+    (grading / "09_tiny.py").write_text("from course_utils.instructor.checks import FunctionCheck\n"
+                                        "EXERCISE = '09_tiny'\nCHECKS = [FunctionCheck('double', 'double', "
+                                        "lambda rng: [(2.5,)], lambda x: 2.0 * x)]\n")
+    package = tmp_path / "release" / "course_utils"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    calls = tmp_path / "calls.txt"
+    (package / "helpers.py").write_text(f"import os\n\ndef crash(x):\n    with open({str(calls)!r}, 'a') as f:\n"
+                                        "        f.write('call\\n')\n    os._exit(3)\n\n"
+                                        "def leaky(x):\n    return 2.0 * x\n")
+    report = find_leaks(tmp_path / "release", grading, call_timeout=5, module_timeout=60)
+    assert calls.read_text().splitlines() == ["call", "call"]
+    assert len(report.skipped) == 1 and report.skipped[0].startswith("course_utils.helpers.crash: still running")
+    assert [str(leak) for leak in report.leaks] == [
+        "course_utils.helpers.leaky reproduces the whole answer of 09_tiny:double (case 1)"]

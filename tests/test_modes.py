@@ -57,6 +57,8 @@ def test_exact_shares_give_zero_total_variation():
     assert coverage.weight_total_variation == 0.0
     assert coverage.high_quality_fraction == 1.0
     assert M.total_variation([0.5, 0.5], [1.0, 0.0]) == 0.5
+    shown = repr(coverage)  # a notebook prints the result: per-component figures, not one entry per sample
+    assert "shares=" in shown and "nearest=" not in shown and "high_quality=" not in shown
 
 
 def test_far_samples_are_low_quality_and_threshold_is_relative():
@@ -132,6 +134,35 @@ def test_choose_n_clusters_failures():
         M.choose_n_clusters(np.zeros((10, 2)), candidates=[20])
     with pytest.raises(ValueError, match="finite"):
         M.choose_n_clusters(np.full((10, 2), np.inf))
+
+
+def test_choose_n_clusters_with_one_candidate_is_that_candidates_silhouette():
+    """A single candidate is a valid choice; its score is scikit-learn's silhouette of the same seeded k-means."""
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import silhouette_score
+
+    x = np.random.default_rng(2).normal(size=(60, 2))
+    choice = M.choose_n_clusters(x, candidates=[3], n_init=1, seed=4)
+    labels = KMeans(3, n_init=1, random_state=4).fit(x).labels_
+    assert choice.n_clusters == 3 and list(choice.candidates) == [3]
+    np.testing.assert_allclose(choice.scores, [silhouette_score(x, labels)], rtol=1e-12)
+    np.testing.assert_array_equal(choice.labels, labels)
+    assert "scores=" in repr(choice) and "model=" not in repr(choice)  # the fitted model stays out of the repr
+
+
+def test_choose_n_clusters_allows_as_many_clusters_as_points_for_bic():
+    """Candidates may go up to the number of points (BIC's own function decides); one more is refused."""
+    x = np.random.default_rng(3).normal(size=(6, 2))
+    seen = []
+
+    def bic(points, candidates, seed, n_init):
+        seen.append(list(candidates))
+        return 2, np.zeros(len(candidates))
+
+    assert M.choose_n_clusters(x, range(1, 7), "bic", n_init=1, bic=bic).n_clusters == 2
+    assert seen == [[1, 2, 3, 4, 5, 6]]
+    with pytest.raises(ValueError, match="between 1 and 6"):
+        M.choose_n_clusters(x, range(1, 8), "bic", n_init=1, bic=bic)
 
 
 def test_histogram_peaks_count_peaks_of_flattened_values():

@@ -98,6 +98,8 @@ def test_bad_triplets_and_codes_get_clear_errors():
         satisfied_triplets(z, np.array([[0, 1, 2], [0, 1, 7]]))
     with pytest.raises(ValueError, match="out of range"):
         satisfied_triplets(z, np.array([[0, -1, 2]]))
+    with pytest.raises(ValueError, match=r"row 0 is \[0, 1, 9\]"):  # the first bad row of several
+        satisfied_triplets(z, np.array([[0, 1, 9], [0, 1, 7]]))
     with pytest.raises(ValueError, match="integer row indices"):
         check_triplets(np.array([[0.5, 1, 2]]), 4)
     assert check_triplets(np.array([[0.0, 1.0, 2.0]]), 4).dtype == np.int64
@@ -105,7 +107,7 @@ def test_bad_triplets_and_codes_get_clear_errors():
         check_triplets(np.zeros((3, 2), int), 4, "triplets_val")
     with pytest.raises(ValueError, match="same shape"):
         triplet_loss(np.zeros((5, 3)), np.zeros((4, 3)), np.zeros((5, 3)))
-    with pytest.raises(ValueError, match="same shape"):
+    with pytest.raises(ValueError, match=r"same shape.*got \(5, 3\), \(5, 3\) and \(5, 2\)\."):
         triplet_loss(np.zeros((5, 3)), np.zeros((5, 3)), np.zeros((5, 2)))
     with pytest.raises(ValueError, match="z_pos must have shape"):
         check_triplet_codes(np.zeros((5, 3)), np.zeros(5), np.zeros((5, 3)))
