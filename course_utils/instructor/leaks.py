@@ -456,14 +456,16 @@ for check_id, function, probe, cases in spec["checks"]:
 
 
 def find_delegations(release_dir: Path, grading_dir: Path, notebooks_dir: Path, withheld: bool = True,
-                     seed: int = 0, call_timeout: float = 120.0, timeout: float = 900.0) -> LeakReport:
+                     seed: int = 0, call_timeout: float = 120.0, timeout: float = 900.0,
+                     max_cases: int | None = None) -> LeakReport:
     """Grade the kit-call submissions (:data:`.kitcalls.KIT_CALLS`) on the checks' substantive cases, probe-graded
     checks included, the way the grader would: the notebook's imports cell and the kit-call definitions run, then
     each function is called (through its probe, judged in this process) on the hidden cases.
 
     ``withheld``: against the release with each exercise's ``WITHHELD``/``WITHHELD_IN_CALLS`` applied, as the
     sandbox sees it (must find nothing), else against the full release (finds the delegations). A case answered
-    like the reference is a :class:`Leak` named ``"kit call NN_topic #variant: function"``.
+    like the reference is a :class:`Leak` named ``"kit call NN_topic #variant: function"``. ``max_cases``: at
+    most that many substantive cases per check (a delegation answers every case; the tests use one).
     """
     import json as _json
     import shutil
@@ -500,7 +502,7 @@ def find_delegations(release_dir: Path, grading_dir: Path, notebooks_dir: Path, 
                 for index, check in indexed:
                     if check.function in variant:
                         cases = [c for c in check.make_cases(seed + index) if not check.is_edge(c)]
-                        checks[check.id] = (check, cases)
+                        checks[check.id] = (check, cases[:max_cases])
                 report.checks.extend(f"{stem}:{key} (kit call #{number})" for key in checks)
                 spec = {"imports": imports, "definitions": list(variant.values()),
                         "checks": [(key, check.function, probe_name(check.probe), cases)
