@@ -457,7 +457,7 @@ for check_id, function, probe, cases in spec["checks"]:
 
 def find_delegations(release_dir: Path, grading_dir: Path, notebooks_dir: Path, withheld: bool = True,
                      seed: int = 0, call_timeout: float = 120.0, timeout: float = 900.0,
-                     max_cases: int | None = None) -> LeakReport:
+                     max_cases: int | None = None, stems: tuple[str, ...] | None = None) -> LeakReport:
     """Grade the kit-call submissions (:data:`.kitcalls.KIT_CALLS`) on the checks' substantive cases, probe-graded
     checks included, the way the grader would: the notebook's imports cell and the kit-call definitions run, then
     each function is called (through its probe, judged in this process) on the hidden cases.
@@ -465,7 +465,8 @@ def find_delegations(release_dir: Path, grading_dir: Path, notebooks_dir: Path, 
     ``withheld``: against the release with each exercise's ``WITHHELD``/``WITHHELD_IN_CALLS`` applied, as the
     sandbox sees it (must find nothing), else against the full release (finds the delegations). A case answered
     like the reference is a :class:`Leak` named ``"kit call NN_topic #variant: function"``. ``max_cases``: at
-    most that many substantive cases per check (a delegation answers every case; the tests use one).
+    most that many substantive cases per check (a delegation answers every case; the tests use one). ``stems``:
+    only these notebooks of the catalogue (default: all).
     """
     import json as _json
     import shutil
@@ -485,7 +486,7 @@ def find_delegations(release_dir: Path, grading_dir: Path, notebooks_dir: Path, 
         prefix = ["unshare", "-rn"] if network_namespace_available() else []
         for stem, variants in sorted(KIT_CALLS.items()):
             path = Path(grading_dir) / f"{stem}.py"
-            if not path.is_file():
+            if not path.is_file() or (stems is not None and stem not in stems):
                 continue
             suite = load_checks(path)
             view = release_dir
