@@ -57,8 +57,9 @@ def on_alarm(signum, frame):
     raise CallTimeout()
 
 
-def flatten(value, depth=0):
-    """Numeric arrays in a return value: items, dataclass fields, public attributes (two levels)."""
+def flatten(value, depth=0, plain=False):
+    """Numeric arrays in a return value: items, dataclass fields, public attributes (two levels); ``plain``: items
+    only (the value itself, its tuple or list items, a dict's values), no attributes of other objects."""
     if depth > 2:
         return []
     if isinstance(value, np.ndarray):
@@ -71,9 +72,11 @@ def flatten(value, depth=0):
         except Exception:
             return []
     if isinstance(value, (tuple, list)):
-        return [a for item in list(value)[:32] for a in flatten(item, depth + 1)]
+        return [a for item in list(value)[:32] for a in flatten(item, depth + 1, plain)]
     if isinstance(value, dict):
-        return [a for item in list(value.values())[:32] for a in flatten(item, depth + 1)]
+        return [a for item in list(value.values())[:32] for a in flatten(item, depth + 1, plain)]
+    if plain:
+        return []
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         items = [getattr(value, f.name, None) for f in dataclasses.fields(value)]
         return [a for item in items for a in flatten(item, depth + 1)]
@@ -141,7 +144,10 @@ for name, obj in members:
                 args, keywords = pickle.loads(pickle.dumps((args, keywords)))  # fresh copies: the callee may modify
                 signal.setitimer(signal.ITIMER_REAL, call_timeout)
                 try:
-                    arrays = flatten(obj(*args, **keywords))
+                    # Arguments in another order or by keyword: only what the call returns counts (a student would use
+                    # that), not numbers among the attributes of a returned object (a figure's layout matches any
+                    # fraction by chance).
+                    arrays = flatten(obj(*args, **keywords), plain=bool(mapping))
                     error = ""
                 except BaseException as exc:
                     arrays, error = [], type(exc).__name__
