@@ -140,3 +140,30 @@ def test_the_notebooks_own_cells_call_no_function_withheld_for_the_whole_run(pat
         if re.search(rf"\.{re.escape(name)}\b", own) or re.search(rf"import[^\n]*\b{re.escape(name)}\b", own):
             used.append(entry)
     assert not used, f"{suite.exercise}'s own cells call {used}: move them to WITHHELD_IN_CALLS or use the student's"
+
+
+def test_a_figure_computed_through_a_function_withheld_in_the_calls_earns_nothing():
+    """WITHHELD_IN_CALLS functions work while the notebook runs: a delegating function records the right figure and
+    fails only in its checks' calls; the figures that depend on it then score 0 (and not 'not charged again')."""
+    from course_utils.instructor.checks import (
+        CheckResult,
+        CheckSuite,
+        FunctionCheck,
+        ResultCheck,
+        not_through_withheld,
+    )
+
+    checks = [FunctionCheck("fraction", "fraction", lambda rng: [(1.0,)], lambda x: x, points=2),
+              FunctionCheck("other", "other", lambda rng: [(1.0,)], lambda x: x, points=2),
+              ResultCheck("figure", "figure", points=1, expected=0.5, depends_on=("fraction",)),
+              ResultCheck("unrelated", "unrelated", points=1, expected=1.0, depends_on=("other",))]
+    suite = CheckSuite("09_toy", checks, Path("09_toy.py"))
+    withheld = ("`fraction`: 0/1 cases correct. case 1: RuntimeError: course_utils.modes.mahalanobis_distances is "
+                "withheld while grading 09_toy (in the calls of your functions on the hidden inputs): ...")
+    results = [CheckResult("fraction", 0.0, 2.0, withheld), CheckResult("other", 0.0, 2.0, "case 1: 3, expected 1"),
+               CheckResult("figure", 1.0, 1.0, "`figure` = 0.5, as expected"),
+               CheckResult("unrelated", 1.0, 1.0, "`unrelated` = 1.0, as expected")]
+    kept = {r.check: r for r in not_through_withheld(suite, results)}
+    assert kept["figure"].points == 0 and "withheld while grading" in kept["figure"].reason
+    assert kept["unrelated"].points == 1  # its function failed for another reason: the figure keeps its point
+    assert kept["fraction"].points == 0 and kept["other"].points == 0

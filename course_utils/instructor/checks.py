@@ -410,6 +410,34 @@ def not_charged_again(suite: CheckSuite, results: list[CheckResult], recorded: M
     return kept
 
 
+WITHHELD_MARK = "is withheld while grading"
+"""Part of the error a withheld kit function raises (``withhold.message``)."""
+
+
+def not_through_withheld(suite: CheckSuite, results: list[CheckResult]) -> list[CheckResult]:
+    """A figure computed through a kit function withheld while grading earns nothing.
+
+    The ``WITHHELD_IN_CALLS`` functions still work while the notebook runs (its own cells need them), so a
+    function that delegates to one records right figures and fails only in its checks' calls, with the withheld
+    error. A :class:`ResultCheck` whose ``depends_on`` names such a function check scores 0, with the reason
+    (also where :func:`not_charged_again` gave it its points).
+    """
+    by_id = {result.check: result for result in results}
+    checks = {check.id: check for check in suite.checks}
+    kept = []
+    for result in results:
+        check = checks.get(result.check)
+        if isinstance(check, ResultCheck) and result.points > 0:
+            through = [d for d in check.depends_on if d in by_id and WITHHELD_MARK in by_id[d].reason]
+            if through:
+                names = ", ".join(f"`{d}`" for d in through)
+                result = dataclasses.replace(result, points=0.0, reason=(
+                    f"not counted: the function behind {names} calls a kit function withheld while grading (see "
+                    f"its check), so this figure is the kit's, not yours"))
+        kept.append(result)
+    return kept
+
+
 def compare(want: list[np.ndarray], got: list[np.ndarray], rtol: float, atol: float,
             names: Sequence[str] = ()) -> str:
     """An empty string if ``got`` matches ``want`` within tolerance, else what differs (values named by ``names``)."""

@@ -57,8 +57,9 @@ def on_alarm(signum, frame):
     raise CallTimeout()
 
 
-def flatten(value, depth=0):
-    """Numeric arrays in a return value: items, dataclass fields, public attributes (two levels)."""
+def flatten(value, depth=0, plain=False):
+    """Numeric arrays in a return value: items, dataclass fields, public attributes (two levels); ``plain``: items
+    only (the value itself, its tuple or list items, a dict's values), no attributes of other objects."""
     if depth > 2:
         return []
     if isinstance(value, np.ndarray):
@@ -71,9 +72,11 @@ def flatten(value, depth=0):
         except Exception:
             return []
     if isinstance(value, (tuple, list)):
-        return [a for item in list(value)[:32] for a in flatten(item, depth + 1)]
+        return [a for item in list(value)[:32] for a in flatten(item, depth + 1, plain)]
     if isinstance(value, dict):
-        return [a for item in list(value.values())[:32] for a in flatten(item, depth + 1)]
+        return [a for item in list(value.values())[:32] for a in flatten(item, depth + 1, plain)]
+    if plain:
+        return []
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         items = [getattr(value, f.name, None) for f in dataclasses.fields(value)]
         return [a for item in items for a in flatten(item, depth + 1)]
@@ -141,7 +144,10 @@ for name, obj in members:
                 args, keywords = pickle.loads(pickle.dumps((args, keywords)))  # fresh copies: the callee may modify
                 signal.setitimer(signal.ITIMER_REAL, call_timeout)
                 try:
-                    arrays = flatten(obj(*args, **keywords))
+                    # Arguments in another order or by keyword: only what the call returns counts (a student would use
+                    # that), not numbers among the attributes of a returned object (a figure's layout matches any
+                    # fraction by chance).
+                    arrays = flatten(obj(*args, **keywords), plain=bool(mapping))
                     error = ""
                 except BaseException as exc:
                     arrays, error = [], type(exc).__name__
@@ -456,14 +462,17 @@ for check_id, function, probe, cases in spec["checks"]:
 
 
 def find_delegations(release_dir: Path, grading_dir: Path, notebooks_dir: Path, withheld: bool = True,
-                     seed: int = 0, call_timeout: float = 120.0, timeout: float = 900.0) -> LeakReport:
+                     seed: int = 0, call_timeout: float = 120.0, timeout: float = 900.0,
+                     max_cases: int | None = None, stems: tuple[str, ...] | None = None) -> LeakReport:
     """Grade the kit-call submissions (:data:`.kitcalls.KIT_CALLS`) on the checks' substantive cases, probe-graded
     checks included, the way the grader would: the notebook's imports cell and the kit-call definitions run, then
     each function is called (through its probe, judged in this process) on the hidden cases.
 
     ``withheld``: against the release with each exercise's ``WITHHELD``/``WITHHELD_IN_CALLS`` applied, as the
     sandbox sees it (must find nothing), else against the full release (finds the delegations). A case answered
-    like the reference is a :class:`Leak` named ``"kit call NN_topic #variant: function"``.
+    like the reference is a :class:`Leak` named ``"kit call NN_topic #variant: function"``. ``max_cases``: at
+    most that many substantive cases per check (a delegation answers every case; the tests use one). ``stems``:
+    only these notebooks of the catalogue (default: all).
     """
     import json as _json
     import shutil
@@ -483,7 +492,7 @@ def find_delegations(release_dir: Path, grading_dir: Path, notebooks_dir: Path, 
         prefix = ["unshare", "-rn"] if network_namespace_available() else []
         for stem, variants in sorted(KIT_CALLS.items()):
             path = Path(grading_dir) / f"{stem}.py"
-            if not path.is_file():
+            if not path.is_file() or (stems is not None and stem not in stems):
                 continue
             suite = load_checks(path)
             view = release_dir
@@ -500,7 +509,7 @@ def find_delegations(release_dir: Path, grading_dir: Path, notebooks_dir: Path, 
                 for index, check in indexed:
                     if check.function in variant:
                         cases = [c for c in check.make_cases(seed + index) if not check.is_edge(c)]
-                        checks[check.id] = (check, cases)
+                        checks[check.id] = (check, cases[:max_cases])
                 report.checks.extend(f"{stem}:{key} (kit call #{number})" for key in checks)
                 spec = {"imports": imports, "definitions": list(variant.values()),
                         "checks": [(key, check.function, probe_name(check.probe), cases)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .checks import CheckResult, CheckSuite, FunctionCheck, not_charged_again
+from .checks import CheckResult, CheckSuite, FunctionCheck, not_charged_again, not_through_withheld
 from .records import Run
 
 
@@ -42,7 +42,7 @@ def score(suite: CheckSuite, run: Run, expected: dict[str, list[Any]], reference
                 results.append(check.score(expected[check.id], outcomes))
         else:
             results.append(check.score(reference, run.results, why_missing))
-    return not_charged_again(suite, results, run.results)
+    return not_through_withheld(suite, not_charged_again(suite, results, run.results))
 
 
 def _why_results_missing(run: Run) -> str:
