@@ -38,7 +38,14 @@ from course_utils.instructor.inbox import read_roster, student_name, student_nam
 from course_utils.instructor.output import MAX_ARRAY, MAX_ARRAYS, read_arrays
 from course_utils.instructor.records import grade_from_record, grade_record
 from course_utils.instructor.reports import feedback_html, write_reports
-from course_utils.instructor.text import MAX_JSON_DEPTH, check_json, csv_cell, safe_file_name, safe_text
+from course_utils.instructor.text import (
+    MAX_JSON_DEPTH,
+    MAX_JSON_VALUES,
+    check_json,
+    csv_cell,
+    safe_file_name,
+    safe_text,
+)
 from tests.conftest import GOOD, TINY_CHECKS
 
 SANDBOX = not isolation.bwrap_problem()
@@ -106,7 +113,7 @@ def test_json_too_deep_or_too_large_is_refused_before_parsing():
         with pytest.raises(ValueError, match="deeper"):
             check_json(bomb, "bomb.ipynb")
     with pytest.raises(ValueError, match="JSON values"):
-        check_json(b"[" + b"0," * 2_000_001 + b"0]", "wide.ipynb")
+        check_json(b"[" + b"0," * MAX_JSON_VALUES + b"0]", "wide.ipynb")
     check_json(json.dumps({"s": "[" * 10_000}), "strings are not nesting")
 
 

@@ -20,7 +20,7 @@ from typing import Any
 MAX_REASON = 600
 MAX_JSON_DEPTH = 64
 """Nesting a notebook or a child's report may have (nbformat needs about 8)."""
-MAX_JSON_VALUES = 2_000_000
+MAX_JSON_VALUES = 1_000_000
 """Values (items of lists and objects) a JSON document may have before it is parsed."""
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
