@@ -351,6 +351,8 @@ print(json.dumps({{"connect": int(connect), "uid": os.getuid(), "gid": os.getgid
     "ns": {{n: os.readlink(f"/proc/self/ns/{{n}}") for n in ("net", "pid", "ipc", "uts", "cgroup", "mnt")}},
     "status": {{k: v.strip() for k, v in (l.split(":", 1) for l in open("/proc/self/status") if ":" in l)
                if k in ("Seccomp", "CapEff", "CapBnd", "CapPrm", "NoNewPrivs")}},
+    "init": {{k: v.strip() for k, v in (l.split(":", 1) for l in open("/proc/1/status") if ":" in l)
+             if k in ("CapEff", "CapBnd", "CapPrm")}},
     "nproc": resource.getrlimit(resource.RLIMIT_NPROC)[0], "fsize": resource.getrlimit(resource.RLIMIT_FSIZE)[0]}}))
 '''
 PROBE_MOUNTS = '''
@@ -457,6 +459,10 @@ def test_inside_the_submission_has_an_unprivileged_uid_no_capabilities_and_a_cle
         assert seen["uid"] == 65534
     assert int(seen["status"]["CapEff"], 16) == 0 and int(seen["status"]["CapPrm"], 16) == 0
     assert seen["status"]["NoNewPrivs"] == "1"
+    if os.geteuid() == 0:  # bwrap's own init (pid 1 of the sandbox) keeps only what setpriv needs
+        setuid_setgid = (1 << 6) | (1 << 7)
+        for key in ("CapEff", "CapPrm"):  # (the bounding set stays: dropping it needs CAP_SETPCAP)
+            assert int(seen["init"][key], 16) & ~setuid_setgid == 0, (key, seen["init"][key])
     assert not seen["env_mark"], "the grader's environment reached the sandbox"
 
 
@@ -549,3 +555,73 @@ def test_a_mixed_batch_gives_honest_submissions_complete_reports_and_full_grades
     assert all(g.resumed for g in again.values()) and {s: g.points for s, g in again.items()} == {
         s: g.points for s, g in grades.items()}
     assert stat.S_ISDIR(os.lstat(out / "feedback").st_mode)
+
+
+GRADER = """
+import os, sys
+from pathlib import Path
+sys.path.insert(0, {root!r})
+from course_utils.instructor import isolation
+from course_utils.instructor.grade import Limits, grade_folder
+from tests.test_grader_hardening import MUTATIONS, _mutate
+mutation = MUTATIONS.get(os.environ.get("COURSE_KIT_SANDBOX_MUTATION", ""))
+if mutation:
+    real = isolation.bwrap_command
+    isolation.bwrap_command = lambda *a, **k: _mutate(real(*a, **k), mutation)
+grade_folder(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), reference_notebook=Path("none.ipynb"),
+             workers=1, limits=Limits(timeout=600, cell_timeout=600, memory=2 * 1024**3))
+"""
+SLEEPER_MARK = "4243.5"
+
+
+def _marked() -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if SLEEPER_MARK.encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+@needs_sandbox
+def test_a_killed_grader_leaves_no_process_and_the_next_grader_removes_its_leftovers(tmp_path):
+    import signal
+    import time
+
+    checks = _tiny(tmp_path)
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    _write(subs / "sleeper.ipynb", _notebook(*GOOD[:2], f"import subprocess, time\n"
+                                                          f"subprocess.Popen(['sleep', '{SLEEPER_MARK}'])\n"
+                                                          f"time.sleep(600)"))
+    root = str(Path(__file__).resolve().parents[1])
+    grader = subprocess.Popen([sys.executable, "-c", GRADER.format(root=root), str(subs), str(checks),
+                               str(tmp_path / "out")], cwd=root, start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(1200):  # generous: only waits for the sleeper to start
+            if _marked():
+                break
+            assert grader.poll() is None, "the grader ended before the submission started"
+            time.sleep(0.5)
+        assert _marked(), "the submission's sleeper never started"
+        batch = [p for p in Path("/tmp").glob(f"course-kit-batch-{grader.pid}-*")]
+        assert batch, "the grader's batch folder was not where expected"
+    finally:
+        os.kill(grader.pid, signal.SIGKILL)
+        grader.wait()
+    for _ in range(600):  # the sandbox dies with its parent: only waits for the kernel to deliver it
+        if not _marked():
+            break
+        time.sleep(0.1)
+    survivors = _marked()
+    for pid in survivors:
+        os.kill(pid, signal.SIGKILL)
+    assert not survivors, "a process of the submission outlived the killed grader"
+    cgroups = [c for c in isolation.Cgroup.leftovers() if f"course-kit-{grader.pid}-" in c.name]
+    removed = isolation.clean_leftovers()
+    assert all(str(folder) in removed for folder in batch) and not any(folder.exists() for folder in batch)
+    assert not any(c.exists() for c in cgroups)
