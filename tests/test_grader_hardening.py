@@ -625,3 +625,21 @@ def test_a_killed_grader_leaves_no_process_and_the_next_grader_removes_its_lefto
     removed = isolation.clean_leftovers()
     assert all(str(folder) in removed for folder in batch) and not any(folder.exists() for folder in batch)
     assert not any(c.exists() for c in cgroups)
+
+
+@needs_sandbox
+def test_phase_two_inputs_are_sent_only_after_the_grader_saw_phase_one_end(tmp_path):
+    checks = _tiny(tmp_path)
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    early = ("import os, select\nos.write(1, b'course-kit:phase2\\n')  # the marker, printed by a cell\n"
+             "ready, _, _ = select.select([0], [], [], 300)\n"
+             "print('read during phase 1:', len(os.read(0, 1 << 16)) if ready else 'nothing')")
+    _write(subs / "early.ipynb", _notebook(GOOD[0], early, *GOOD[1:]))
+    _write(subs / "honest.ipynb", _notebook(*GOOD))
+    grades = {g.student: g for g in grade_folder(subs, checks, tmp_path / "out", workers=2, limits=LIMITS,
+                                                 reference_notebook=tmp_path / "none.ipynb")}
+    assert grades["honest"].points == 3.0
+    output = grades["early"].run.cells[1]["output"]
+    assert "read during phase 1: 0" in output, output  # stdin closed: not one byte of the inputs
+    assert "phase 2 was refused" in grades["early"].run.message
