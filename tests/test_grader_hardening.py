@@ -643,3 +643,32 @@ def test_phase_two_inputs_are_sent_only_after_the_grader_saw_phase_one_end(tmp_p
     output = grades["early"].run.cells[1]["output"]
     assert "read during phase 1: 0" in output, output  # stdin closed: not one byte of the inputs
     assert "phase 2 was refused" in grades["early"].run.message
+
+
+@needs_sandbox
+def test_an_output_folder_over_its_total_cap_stops_the_submission(tmp_path, monkeypatch):
+    import course_utils.instructor.execute as execute
+
+    monkeypatch.setattr(execute, "MAX_OUTPUT", 16 * 1024**2)  # each file stays far under RLIMIT_FSIZE
+    checks = _tiny(tmp_path)
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    fill = ("import os, time\nfor i in range(64):\n"
+            "    open(f'/opt/course-kit/out/fill{i}', 'wb').write(os.urandom(1 << 20))\ntime.sleep(300)")
+    many = ("import os, time\nos.makedirs('/opt/course-kit/out/many', exist_ok=True)\nfor i in range(20000):\n"
+            "    open(f'/opt/course-kit/out/many/{i}', 'w').close()\ntime.sleep(300)")
+    _write(subs / "filler.ipynb", _notebook(*GOOD, fill))
+    _write(subs / "many.ipynb", _notebook(*GOOD, many))
+    grades = {g.student: g for g in grade_folder(subs, checks, tmp_path / "out", workers=2, limits=LIMITS,
+                                                 reference_notebook=tmp_path / "none.ipynb")}
+    for name in ("filler", "many"):
+        assert grades[name].run.status == "crashed", grades[name].run.message
+        assert "wrote more than 16 MiB (or too many files)" in grades[name].run.message
+
+
+def test_a_grade_record_over_its_cap_is_refused(tmp_path):
+    from course_utils.instructor.batch import record_bytes
+
+    grade = Grade("big", [CheckResult("c1", 0.0, 1.0, "x")], Run("ok", 1.0, figures=[b"0" * 40 * 2**20]))
+    with pytest.raises(ValueError, match="grade record takes"):
+        record_bytes(grade_record(grade))
