@@ -125,7 +125,8 @@ ATTACKS: dict[str, list[str]] = {
     "fork_bomb": [
         "import time",
         "import signal\nbomb = subprocess.Popen(['sh', '-c', 'f() { f | f & }; f'], start_new_session=True)\n"
-        "time.sleep(3)\nvisible = len([p for p in os.listdir('/proc') if p.isdigit()])\n"
+        "time.sleep(3)\nos.killpg(bomb.pid, signal.SIGSTOP)  # a still snapshot: no process churns while counted\n"
+        "time.sleep(0.5)\nvisible = len([p for p in os.listdir('/proc') if p.isdigit()])\n"
         "print('processes at the bomb\\'s peak:', visible)\n"
         "attempt('fork_after_bomb', lambda: os.fork() or os._exit(0))\n"
         "for _ in range(20):\n    try:\n        os.killpg(bomb.pid, signal.SIGKILL)\n"
