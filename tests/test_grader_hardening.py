@@ -672,3 +672,19 @@ def test_a_grade_record_over_its_cap_is_refused(tmp_path):
     grade = Grade("big", [CheckResult("c1", 0.0, 1.0, "x")], Run("ok", 1.0, figures=[b"0" * 40 * 2**20]))
     with pytest.raises(ValueError, match="grade record takes"):
         record_bytes(grade_record(grade))
+
+
+def test_the_child_runner_exits_with_its_real_status(tmp_path):
+    """0 for a notebook that ran (a cell's SystemExit included); 3, with the traceback, when the runner failed."""
+    runner = Path(isolation.RUNNER)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "work").mkdir()
+    notebook = _write(tmp_path / "n.ipynb", _notebook("x = 1", "raise SystemExit(5)"))
+    spec = {"notebook": str(notebook), "workdir": str(tmp_path / "work"), "out": str(tmp_path / "out"),
+            "deny": [], "cell_timeout": 300, "phase2": False, "memory": 0}
+    ran = subprocess.run([sys.executable, "-B", str(runner), json.dumps(spec)], capture_output=True, text=True)
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    assert (tmp_path / "out" / "run.json").exists()
+    broken = subprocess.run([sys.executable, "-B", str(runner), json.dumps({**spec, "notebook": "/nonexistent"})],
+                            capture_output=True, text=True)
+    assert broken.returncode == 3 and "FileNotFoundError" in broken.stderr
