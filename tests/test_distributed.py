@@ -240,7 +240,8 @@ def test_a_real_slurm_cluster_gives_the_same_grades_as_the_local_pool(tiny, slur
     common = {"reference_notebook": tiny / "none.ipynb", "limits": limits}
     local = grade_folder(tiny / "subs", tiny / "tiny.py", tiny / "local", workers=2, **common)
     backend = dask_backend(limits, cluster="slurm", workers=1, wait=300.0,
-                           slurm=SlurmOptions(cores=2, memory="2GiB", walltime="00:30:00", queue="grading"))
+                           slurm=SlurmOptions(cores=2, memory="2GiB", walltime="00:30:00", queue="grading",
+                                              extra=(f"--output={slurm}/job-%j.out",)))  # not in the checkout
     try:
         on_slurm = grade_folder(tiny / "subs", tiny / "tiny.py", tiny / "slurm", executor=backend,
                                 transfer="bytes", **common)
@@ -251,4 +252,6 @@ def test_a_real_slurm_cluster_gives_the_same_grades_as_the_local_pool(tiny, slur
     assert _summary(tiny / "slurm") == _summary(tiny / "local")
     assert all(g.worker.startswith("tcp://") for g in on_slurm), [g.worker for g in on_slurm]
     log = (slurm / "slurmctld.log").read_text(errors="replace")
-    assert "JobId=" in log and "course-kit-grade" in log, "the workers did not run as Slurm jobs"
+    jobs = [path.read_text(errors="replace") for path in slurm.glob("job-*.out")]
+    assert "JobId=" in log and jobs, "the workers did not run as Slurm jobs"
+    assert any("distributed.worker" in text or "Start worker" in text for text in jobs), jobs[0][-2000:]
