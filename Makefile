@@ -25,6 +25,7 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	$(BIN)/python -m pip check
 	sh tools/install_sandbox.sh
+	sh tools/install_slurm.sh
 	touch $@
 
 env: $(STAMP)

@@ -164,3 +164,103 @@ def test_cli_refuses_scheduler_and_cluster_together(tiny, capsys):
     code = main(["grade", str(tiny / "tiny.py"), str(tiny / "subs"), "--out", str(tiny / "o"),
                  "--scheduler", "tcp://127.0.0.1:1", "--cluster", "local"])
     assert code == 2 and "not both" in capsys.readouterr().err
+
+
+SLURM_DAEMONS = ("munged", "slurmctld", "slurmd", "sbatch", "squeue")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def slurm(tmp_path_factory, monkeypatch):
+    """A one-node Slurm cluster (MUNGE, slurmctld, slurmd) on private ports and folders, stopped afterwards.
+
+    Needs root and the Debian packages ``slurmctld slurmd munge`` (``tools/install_slurm.sh``, run by
+    ``make env``); skipped with the reason otherwise. The grader's Dask workers run as Slurm jobs here.
+    """
+    import shutil
+    import subprocess
+
+    missing = [name for name in SLURM_DAEMONS if not shutil.which(name) and not Path("/usr/sbin", name).exists()]
+    if missing or os.geteuid() != 0 or not Path("/etc/munge/munge.key").exists():
+        pytest.skip(f"no local Slurm cluster can be started here (root: {os.geteuid() == 0}, missing: "
+                    f"{missing or 'none'}); as root: apt-get install slurmctld slurmd munge")
+    folder = tmp_path_factory.mktemp("slurm")
+    for sub in ("state", "spool"):
+        (folder / sub).mkdir()
+    os.chmod(folder, 0o755)
+    socket_path = folder / "munge.sock"
+    node = subprocess.run(["slurmd", "-C"], capture_output=True, text=True, check=True).stdout.splitlines()[0]
+    config = folder / "slurm.conf"
+    config.write_text("\n".join([
+        "ClusterName=coursekit", f"SlurmctldHost={os.uname().nodename}", "SlurmUser=root", "SlurmdUser=root",
+        "AuthType=auth/munge", "CredType=cred/munge", f"AuthInfo=socket={socket_path}",
+        f"SlurmctldPort={_free_port()}", f"SlurmdPort={_free_port()}", f"StateSaveLocation={folder}/state",
+        f"SlurmdSpoolDir={folder}/spool", f"SlurmctldPidFile={folder}/slurmctld.pid",
+        f"SlurmdPidFile={folder}/slurmd.pid", f"SlurmctldLogFile={folder}/slurmctld.log",
+        f"SlurmdLogFile={folder}/slurmd.log", "ProctrackType=proctrack/linuxproc", "TaskPlugin=task/none",
+        "JobAcctGatherType=jobacct_gather/none", "AccountingStorageType=accounting_storage/none",
+        "SchedulerType=sched/builtin", "SelectType=select/cons_tres", "SelectTypeParameters=CR_Core",
+        "ReturnToService=2", "MpiDefault=none", f"{node} State=UNKNOWN",
+        "PartitionName=grading Nodes=ALL Default=YES MaxTime=INFINITE State=UP", ""]))
+    started = []
+    try:
+        started.append(subprocess.Popen(["munged", "-F", "--force", "-S", str(socket_path), "--key-file",
+                                         "/etc/munge/munge.key", "--log-file", str(folder / "munged.log"),
+                                         "--pid-file", str(folder / "munged.pid"), "--seed-file",
+                                         str(folder / "munged.seed")]))
+        for _ in range(300):  # the socket appears once munged is ready
+            if socket_path.exists():
+                break
+            time.sleep(0.1)
+        started.append(subprocess.Popen(["slurmctld", "-D", "-c", "-f", str(config)]))
+        started.append(subprocess.Popen(["slurmd", "-D", "-f", str(config)]))
+        monkeypatch.setenv("SLURM_CONF", str(config))
+        monkeypatch.setenv("PYTHONPATH", str(ROOT))  # the jobs' workers import this checkout
+        for _ in range(600):  # generous: slurmctld on a loaded machine
+            state = subprocess.run(["sinfo", "-h", "-o", "%t"], capture_output=True, text=True).stdout.strip()
+            if state == "idle":
+                break
+            time.sleep(0.5)
+        else:
+            log = (folder / "slurmctld.log").read_text(errors="replace")[-2000:]
+            pytest.fail(f"the one-node Slurm cluster did not become idle (sinfo: {state!r}); slurmctld.log: {log}")
+        yield folder
+    finally:
+        subprocess.run(["scancel", "--user", "root"], capture_output=True)
+        for process in reversed(started):
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def test_a_real_slurm_cluster_gives_the_same_grades_as_the_local_pool(tiny, slurm):
+    """Dask workers started as jobs of a one-node Slurm cluster grade the tiny submissions as the local pool."""
+    limits = Limits(timeout=600, cell_timeout=300, memory=1024**3)
+    common = {"reference_notebook": tiny / "none.ipynb", "limits": limits}
+    local = grade_folder(tiny / "subs", tiny / "tiny.py", tiny / "local", workers=2, **common)
+    backend = dask_backend(limits, cluster="slurm", workers=1, wait=300.0,
+                           slurm=SlurmOptions(cores=2, memory="2GiB", walltime="00:30:00", queue="grading",
+                                              extra=(f"--output={slurm}/job-%j.out",)))  # not in the checkout
+    try:
+        on_slurm = grade_folder(tiny / "subs", tiny / "tiny.py", tiny / "slurm", executor=backend,
+                                transfer="bytes", **common)
+    finally:
+        backend.close()
+    assert [(g.student, g.points) for g in on_slurm] == [(g.student, g.points) for g in local]
+    assert {g.run.status for g in on_slurm} == {"ok"}
+    assert _summary(tiny / "slurm") == _summary(tiny / "local")
+    assert all(g.worker.startswith("tcp://") for g in on_slurm), [g.worker for g in on_slurm]
+    log = (slurm / "slurmctld.log").read_text(errors="replace")
+    jobs = [path.read_text(errors="replace") for path in slurm.glob("job-*.out")]
+    assert "JobId=" in log and jobs, "the workers did not run as Slurm jobs"
+    assert any("distributed.worker" in text or "Start worker" in text for text in jobs), jobs[0][-2000:]

@@ -4,8 +4,10 @@
 
 Grades ``--copies`` copies of the instructor notebook (the reference solution) four ways, interleaved in
 the same run so that machine load hits them alike: sandboxed and ``--unsafe-no-sandbox``, each with one
-worker and with every core. Prints the mean run time of a submission (its own clock, from start of the
-sandbox to its last report), the wall time of each batch, and the speed-up of the parallel batch.
+worker and with every core. The reference solution scores every automatic check in full (written answers
+stay pending for the instructor and are not counted). Prints the mean run time of a submission (its own
+clock, from start of the sandbox to its last report), the wall time of each batch, and the speed-up of
+the parallel batch.
 """
 
 from __future__ import annotations
@@ -46,7 +48,9 @@ def main() -> None:
                                           limits=limits)
                     walls.setdefault((mode, workers), []).append(time.perf_counter() - start)
                     per_run.setdefault((mode, workers), []).extend(g.run.seconds for g in grades)
-                    assert all(g.points == g.max_points for g in grades), [(g.student, g.points) for g in grades]
+                    automatic = [sum(r.max_points for r in g.results if not r.pending) for g in grades]
+                    assert all(g.points == full for g, full in zip(grades, automatic, strict=True)), [
+                        (g.student, g.points, full) for g, full in zip(grades, automatic, strict=True)]
     print(f"| grading ({args.copies} x {args.exercise} reference) | workers | s per submission | batch wall s |")
     print("|---|---|---|---|")
     for (mode, workers), seconds in sorted(per_run.items()):

@@ -208,17 +208,21 @@ def grade(args: argparse.Namespace) -> int:
         grades = grade_folder(Path(args.submissions), checks, out, workers=args.workers, limits=limits,
                               seed=args.seed, profile=args.profile, executor=backend, resume=args.resume,
                               transfer=transfer, progress=not args.no_progress,
-                              withhold_expected=args.withhold_expected)
+                              withhold_expected=args.withhold_expected,
+                              roster=Path(args.roster) if args.roster else None)
         slots = backend.slots if backend is not None else args.workers or cpu_count()
         where = backend.description if backend is not None else "the local pool"
     except SandboxUnavailable as exc:
         print(f"Refusing to grade: {exc}", file=sys.stderr)
         return 2
+    except (ValueError, FileNotFoundError) as exc:  # a roster or an inbox that cannot be used
+        print(f"Cannot grade: {exc}", file=sys.stderr)
+        return 2
     finally:
         if backend is not None:
             backend.close()
     wall = time.perf_counter() - start
-    width = max(len(g.student) for g in grades)
+    width = max((len(g.student) for g in grades), default=7)
     for g in grades:
         print(f"{g.student:<{width}}  {g.points:6g} / {g.max_points:g}  {g.run.seconds:6.1f} s  {g.run.status}"
               f"{'  (resumed)' if g.resumed else ''}")
@@ -271,6 +275,9 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--no-progress", action="store_true", help="no progress bar")
             p.add_argument("--withhold-expected", action="store_true",
                            help="feedback pages without the expected figures (release later: --resume without it)")
+            p.add_argument("--roster", default=None, metavar="CSV",
+                           help="student ids (column student, optional column file): files are matched to them; "
+                                "unmatched files are listed in OUT/inbox.csv and not graded")
             d = p.add_argument_group("Dask cluster (pip install -e '.[cluster]'; see README)")
             d.add_argument("--scheduler", metavar="ADDRESS", default=None,
                            help="grade on a running Dask scheduler, e.g. tcp://host:8786")

@@ -18,8 +18,8 @@ from typing import Any
 
 from .checks import CheckResult
 from .isolation import SandboxUnavailable
-from .records import Grade, GradingJob, Limits, Run, Submission, grade_from_record
-from .text import clean_text
+from .records import MAX_RECORD, Grade, GradingJob, Limits, Run, Submission, grade_from_record
+from .text import check_json, read_regular, safe_text
 from .worker import BatchFolders, grade_task
 
 
@@ -84,19 +84,31 @@ def as_backend(executor: Any) -> Backend:
 
 
 def read_record(path: Path) -> dict[str, Any] | None:
-    """A saved grade record, or ``None`` if absent or unreadable (then the submission is graded again)."""
+    """A saved grade record, or ``None`` if absent, a link, too large or unreadable (then graded again)."""
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
+        data = read_regular(path, MAX_RECORD)
+        if data is None:
+            return None
+        check_json(data, path.name)
+        record = json.loads(data)
         grade_from_record(record)
         return record
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError):
         return None
+
+
+def record_bytes(record: dict[str, Any]) -> bytes:
+    """A grade record as JSON (ASCII: a lone surrogate is escaped); ``ValueError`` over :data:`MAX_RECORD`."""
+    data = json.dumps(record).encode("ascii")
+    if len(data) > MAX_RECORD:
+        raise ValueError(f"its grade record takes {len(data)} bytes; the grader keeps at most {MAX_RECORD}")
+    return data
 
 
 def write_record(path: Path, record: dict[str, Any]) -> None:
     """Save a grade record atomically (an interrupted batch never leaves half a record)."""
     temporary = path.with_name(path.name + ".part")
-    temporary.write_text(json.dumps(record), encoding="utf-8")
+    temporary.write_bytes(record_bytes(record))
     os.replace(temporary, path)
 
 
@@ -135,7 +147,7 @@ def run_batch(backend: Backend, job: GradingJob, submissions: list[Submission], 
     grades: dict[str, Grade] = {}
     for submission in submissions:
         record = read_record(records_dir / f"{submission.student}.json") if resume else None
-        if record is not None and record.get("key") == submission.key:
+        if record is not None and record.get("key") == submission.key and record.get("student") == submission.student:
             grades[submission.student] = grade_from_record(record, resumed=True)
     todo = [s for s in submissions if s.student not in grades]
     failed = sum(g.run.status != "ok" for g in grades.values())
@@ -152,12 +164,10 @@ def run_batch(backend: Backend, job: GradingJob, submissions: list[Submission], 
                 except SandboxUnavailable:
                     raise
                 except BaseException as exc:  # noqa: BLE001 (a lost worker or a cancelled task: this one only)
-                    message = clean_text(f"grading did not finish on the cluster: {type(exc).__name__}: {exc}")
-                    grade = Grade(submission.student, [], Run("crashed", 0.0, message=message), submission.file)
-                    grade.results = [CheckResult(c, 0.0, m, message) for c, m in _check_points(job)]
+                    grade = _failed(job, submission, f"grading did not finish on the cluster: "
+                                                     f"{type(exc).__name__}: {exc}")
                 else:
-                    write_record(records_dir / f"{submission.student}.json", record)
-                    grade = grade_from_record(record)
+                    grade = _accepted(record, submission, records_dir, job)
                 grades[submission.student] = grade
                 failed += grade.run.status != "ok"
                 bar.update(1)
@@ -168,6 +178,26 @@ def run_batch(backend: Backend, job: GradingJob, submissions: list[Submission], 
             future.cancel()
         bar.close()
     return [grades[s.student] for s in submissions]
+
+
+def _failed(job: GradingJob, submission: Submission, why: str) -> Grade:
+    """The grade of a submission whose grading failed outside it: every check 0 with the reason; not saved."""
+    message = safe_text(why)
+    grade = Grade(submission.student, [], Run("crashed", 0.0, message=message), submission.file)
+    grade.results = [CheckResult(c, 0.0, m, message) for c, m in _check_points(job)]
+    return grade
+
+
+def _accepted(record: Any, submission: Submission, records_dir: Path, job: GradingJob) -> Grade:
+    """The grade of a worker's record, saved for ``resume``; a record too large or malformed costs this one only."""
+    try:
+        grade = grade_from_record(record)
+        if grade.student != submission.student:
+            raise ValueError(f"the record is of {grade.student!r}, not of {submission.student!r}")
+        write_record(records_dir / f"{submission.student}.json", record)
+        return grade
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError, OSError) as exc:
+        return _failed(job, submission, f"its grade record was refused: {type(exc).__name__}: {exc}")
 
 
 def _check_points(job: GradingJob) -> list[tuple[str, float]]:

@@ -7,6 +7,7 @@ kills the whole submission; its output is read back by :mod:`.output` as hostile
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -19,15 +20,16 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import isolation
+from . import isolation, seccomp
 from .isolation import INSTALL_HINT, SandboxUnavailable
-from .output import _collect
+from .output import MAX_OUTPUT, _collect, folder_size, phase1_ended
 from .records import Limits, Run
 from .sandbox import PHASE2_MARKER, encode_inputs
-from .text import clean_text
+from .text import check_json, read_regular, safe_file_name, safe_text
 
 MAX_NOTEBOOK = 64 * 1024**2
 STDERR_TAIL = 64 * 1024
@@ -65,17 +67,24 @@ def sandbox_problem(limits: Limits) -> str:
 
 
 def load_submission(path: Path) -> tuple[dict[str, Any] | None, str]:
-    """A submitted notebook as nbformat 4 JSON, or ``None`` and the reason it cannot be graded."""
+    """A submitted notebook as nbformat 4 JSON, or ``None`` and the reason it cannot be graded.
+
+    The file is read without following a link and only up to :data:`MAX_NOTEBOOK` bytes; its JSON is
+    checked for depth and size before it is parsed (:func:`.text.check_json`).
+    """
+    name = safe_file_name(path.name)
     try:
-        if path.stat().st_size > MAX_NOTEBOOK:
-            return None, (f"{path.name} is larger than {MAX_NOTEBOOK // 1024**2} MiB; "
+        data = read_regular(path, MAX_NOTEBOOK)
+        if data is None:
+            return None, (f"{name} is larger than {MAX_NOTEBOOK // 1024**2} MiB; "
                           f"submit the notebook with its outputs cleared")
-        text = path.read_text(encoding="utf-8")
+        check_json(data, name)
+        text = data.decode("utf-8")
         notebook = json.loads(text)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        return None, f"{path.name} is not a readable notebook ({clean_text(str(exc), 200)})"
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        return None, f"{name} is not a readable notebook ({safe_text(str(exc), 200)})"
     if not isinstance(notebook, dict):
-        return None, f"{path.name} is JSON but not a notebook (no cells)"
+        return None, f"{name} is JSON but not a notebook (no cells)"
     version = notebook.get("nbformat")
     if isinstance(version, int) and version < 4:
         try:
@@ -83,16 +92,16 @@ def load_submission(path: Path) -> tuple[dict[str, Any] | None, str]:
 
             notebook = json.loads(nbformat.writes(nbformat.reads(text, as_version=4)))
         except Exception as exc:  # noqa: BLE001 (nbformat raises many kinds)
-            return None, (f"{path.name} is in nbformat {version}, which could not be upgraded to nbformat 4 "
-                          f"({clean_text(str(exc), 200)}); open and save it in a current Jupyter")
+            return None, (f"{name} is in nbformat {version}, which could not be upgraded to nbformat 4 "
+                          f"({safe_text(str(exc), 200)}); open and save it in a current Jupyter")
     elif version != 4:
-        return None, f"{path.name}: unsupported nbformat {clean_text(repr(version), 40)}; save it in a current Jupyter"
+        return None, f"{name}: unsupported nbformat {safe_text(repr(version), 40)}; save it in a current Jupyter"
     cells = notebook.get("cells")
     if not isinstance(cells, list) or not all(isinstance(c, dict) for c in cells):
-        return None, f"{path.name} has no list of cells; it is not a Jupyter notebook"
+        return None, f"{name} has no list of cells; it is not a Jupyter notebook"
     code = [c for c in cells if c.get("cell_type") == "code" and isinstance(c.get("source", ""), str | list)]
     if not code:
-        return None, f"{path.name} has no code cells (an empty or unsaved notebook?); nothing to grade"
+        return None, f"{name} has no code cells (an empty or unsaved notebook?); nothing to grade"
     return notebook, ""
 
 
@@ -100,10 +109,12 @@ def load_submission(path: Path) -> tuple[dict[str, Any] | None, str]:
 class _Pipes:
     """Reads the child's stdout (for the phase-2 marker) and the tail of its stderr, in threads."""
 
-    def __init__(self, process: subprocess.Popen, payload: bytes | None) -> None:
+    def __init__(self, process: subprocess.Popen, payload: bytes | None,
+                 phase1_ended: Callable[[], bool] = lambda: True) -> None:
         self.tail: deque[bytes] = deque()
         self.tail_size = 0
-        self.process, self.payload = process, payload
+        self.process, self.payload, self.phase1_ended = process, payload, phase1_ended
+        self.refused = False  # the marker came before the grader saw phase 1 end: no inputs sent
         self.threads = [threading.Thread(target=self._stderr, daemon=True),
                         threading.Thread(target=self._stdout, daemon=True)]
         for thread in self.threads:
@@ -123,6 +134,8 @@ class _Pipes:
                 window = (window + chunk)[-4096:]
                 if PHASE2_MARKER in window:
                     payload, self.payload = self.payload, None
+                    if not self.phase1_ended():  # the marker alone proves nothing: student code can print it
+                        self.refused, payload = True, b""
                     threading.Thread(target=self._send, args=(payload,), daemon=True).start()
 
     def _send(self, payload: bytes) -> None:
@@ -134,11 +147,31 @@ class _Pipes:
 
     def stderr_lines(self, count: int = 3) -> list[str]:
         text = b"".join(self.tail)[-STDERR_TAIL:].decode(errors="replace")
-        return [clean_text(line, 300) for line in text.strip().splitlines()[-count:]]
+        return [safe_text(line, 300) for line in text.strip().splitlines()[-count:]]
 
     def join(self) -> None:
         for thread in self.threads:
             thread.join(timeout=5)
+
+
+def _watch(process: subprocess.Popen, out: Path, timeout: float, every: float = 0.5) -> tuple[str, str]:
+    """Wait for ``process`` up to ``timeout`` s, checking that its output folder stays under :data:`MAX_OUTPUT`.
+
+    Returns ``(status, message)``: ``ok``, ``timeout``, or ``crashed`` when the folder grew over the cap
+    (the submission is then killed by the caller; it wrote at most ``every`` seconds' worth more).
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            process.wait(timeout=max(0.0, min(every, deadline - time.monotonic())))
+            return "ok", ""
+        except subprocess.TimeoutExpired:
+            pass
+        if time.monotonic() >= deadline:
+            return "timeout", f"stopped at the time limit of {timeout:.0f} s"
+        if folder_size(out) > MAX_OUTPUT:
+            return "crashed", (f"stopped: it wrote more than {MAX_OUTPUT // 1024**2} MiB (or too many files) to "
+                               f"its output folder")
 
 
 def run_notebook(notebook: Path, deny: list[Path], limits: Limits, inputs: dict[str, Any] | None = None,
@@ -170,66 +203,81 @@ def run_notebook(notebook: Path, deny: list[Path], limits: Limits, inputs: dict[
         child_env = {name: "1" for name in THREAD_VARIABLES}
         child_env.update({"MPLBACKEND": "Agg", "TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0",
                           "PYTHONHASHSEED": "0"})
-        cgroup = None
-        if sandboxed:
-            uid = isolation.next_uid() if os.geteuid() == 0 else None
-            if uid is not None:
-                os.chown(out, uid, uid)
-            own_shared = shared is None
-            if own_shared:
-                shared = isolation.shared_for_batch(tmp_path / "release")
-            passed = {k: v for k, v in (env or os.environ).items() if k in ("COURSE_KIT_PROFILE", "LANG", "TZ")}
-            spec.update({"notebook": f"{isolation.BOX}/submission.ipynb", "workdir": isolation.HOME,
-                         "out": f"{isolation.BOX}/out", "deny": []})
-            argv = [sys.executable, "-B", f"{isolation.BOX}/runner/sandbox.py", json.dumps(spec)]
-            command = isolation.bwrap_command(shared, submission, out, uid, argv, {**passed, **child_env},
-                                              limits.tmp_size)
-            cgroup = isolation.Cgroup(f"course-kit-{os.getpid()}-{uuid.uuid4().hex[:12]}", limits.memory,
-                                      limits.processes)
-            popen_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
-            preexec = isolation.limit_setter(cgroup, limits.memory, limits.processes, limits.file_size,
-                                             int(limits.timeout) + 5, uid)
-            label = "bwrap" + (" + cgroup" if cgroup.active else " + rlimits")
-        else:
-            workdir = tmp_path / "work"
-            workdir.mkdir()
-            spec.update({"notebook": str(submission), "workdir": str(workdir), "out": str(out),
-                         "deny": [str(p) for p in deny], "own": str(tmp_path)})
-            command = [sys.executable, "-B", str(isolation.RUNNER), json.dumps(spec)]
-            if limits.network_namespace and network_namespace_available():
-                command = ["unshare", "-rn", *command]
-            popen_env = dict(os.environ if env is None else env)
-            popen_env.update(child_env)
-            preexec, label = None, UNSAFE_LABEL
-        status, message = "ok", ""
-        process = subprocess.Popen(command, cwd=tmp_path, env=popen_env, stdin=subprocess.PIPE,
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-                                   preexec_fn=preexec)
-        pipes = _Pipes(process, encode_inputs(inputs) if inputs else None)
-        try:
-            process.wait(timeout=limits.timeout)
-        except subprocess.TimeoutExpired:
-            status, message = "timeout", f"stopped at the time limit of {limits.timeout:.0f} s"
-        finally:
+        with contextlib.ExitStack() as cleanup:  # the uid lease and the seccomp program, released last
+            cgroup = None
+            if sandboxed:
+                lease = isolation.lease_uid() if os.geteuid() == 0 else None
+                uid = lease.uid if lease is not None else None
+                if lease is not None:
+                    cleanup.callback(lease.release)  # after the kill: no process of the submission keeps this uid
+                if uid is not None:
+                    os.chown(out, uid, uid)
+                own_shared = shared is None
+                if own_shared:
+                    shared = isolation.shared_for_batch(tmp_path / "release")
+                passed = {k: v for k, v in (env or os.environ).items() if k in ("COURSE_KIT_PROFILE", "LANG", "TZ")}
+                spec.update({"notebook": f"{isolation.BOX}/submission.ipynb", "workdir": isolation.HOME,
+                             "out": f"{isolation.BOX}/out", "deny": []})
+                argv = [sys.executable, "-B", f"{isolation.BOX}/runner/sandbox.py", json.dumps(spec)]
+                seccomp_fd = seccomp.program_fd() if seccomp.supported() else None
+                if seccomp_fd is not None:
+                    cleanup.callback(os.close, seccomp_fd)
+                command = isolation.bwrap_command(shared, submission, out, uid, argv, {**passed, **child_env},
+                                                  limits.tmp_size, seccomp_fd)
+                cgroup = isolation.Cgroup(f"course-kit-{os.getpid()}-{uuid.uuid4().hex[:12]}", limits.memory,
+                                          limits.processes)
+                popen_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+                preexec = isolation.limit_setter(cgroup, limits.memory, limits.processes, limits.file_size,
+                                                 int(limits.timeout) + 5, uid)
+                label = ("bwrap" + (" + cgroup" if cgroup.active else " + rlimits")
+                         + (" + seccomp" if seccomp_fd is not None else ""))
+            else:
+                workdir = tmp_path / "work"
+                workdir.mkdir()
+                spec.update({"notebook": str(submission), "workdir": str(workdir), "out": str(out),
+                             "deny": [str(p) for p in deny], "own": str(tmp_path)})
+                command = [sys.executable, "-B", str(isolation.RUNNER), json.dumps(spec)]
+                if limits.network_namespace and network_namespace_available():
+                    command = ["unshare", "-rn", *command]
+                popen_env = dict(os.environ if env is None else env)
+                popen_env.update(child_env)
+                preexec, label, seccomp_fd = None, UNSAFE_LABEL, None
             try:
-                os.killpg(process.pid, signal.SIGKILL)  # bwrap's death ends its PID namespace: every process
-            except OSError:
-                pass
-            process.wait()
-            if cgroup is not None:
-                oom = cgroup.oom_killed()
-                cgroup.remove()
-            pipes.join()
-        run = _collect(out, status, message, time.perf_counter() - start, inputs or {})
-        run.sandbox = label
-        if status == "ok" and not run.complete:  # died early: a crash, os._exit, a killed child
-            why = f"the process ended with code {process.returncode}"
-            if process.returncode in (-9, 137) and (cgroup is None or oom or not cgroup.active):
-                why += (f" (killed: most likely the memory limit of {limits.memory / 1024**3:g} GiB "
-                        f"of the submission)" if cgroup is None or oom else " (killed)")
-            elif cgroup is not None and oom:
-                why += f" (the memory limit of {limits.memory / 1024**3:g} GiB of the submission was reached)"
-            run.status = "crashed"
-            run.message = clean_text(why + ": " + " | ".join(pipes.stderr_lines()))
-        return run
+                process = subprocess.Popen(command, cwd=tmp_path, env=popen_env, stdin=subprocess.PIPE,
+                                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                                           preexec_fn=preexec, pass_fds=() if seccomp_fd is None else (seccomp_fd,))
+            except BaseException:
+                if cgroup is not None:
+                    cgroup.remove()
+                raise
+            last_cell = max((i for i, c in enumerate(data["cells"]) if c.get("cell_type") == "code"), default=-1)
+            pipes = _Pipes(process, encode_inputs(inputs) if inputs else None,
+                           functools.partial(phase1_ended, out, last_cell, stop_on_error))
+            try:
+                status, message = _watch(process, out, limits.timeout)
+            finally:
+                try:
+                    os.killpg(process.pid, signal.SIGKILL)  # bwrap's death ends its PID namespace: every process
+                except OSError:
+                    pass
+                process.wait()
+                if cgroup is not None:
+                    oom = cgroup.oom_killed()
+                    cgroup.remove()
+                pipes.join()
+            run = _collect(out, status, message, time.perf_counter() - start, inputs or {})
+            run.sandbox = label
+            if status == "ok" and not run.complete:  # died early: a crash, os._exit, a killed child
+                why = f"the process ended with code {process.returncode}"
+                if process.returncode in (-9, 137) and (cgroup is None or oom or not cgroup.active):
+                    why += (f" (killed: most likely the memory limit of {limits.memory / 1024**3:g} GiB "
+                            f"of the submission)" if cgroup is None or oom else " (killed)")
+                elif cgroup is not None and oom:
+                    why += f" (the memory limit of {limits.memory / 1024**3:g} GiB of the submission was reached)"
+                run.status = "crashed"
+                run.message = safe_text(why + ": " + " | ".join(pipes.stderr_lines()))
+            if pipes.refused:
+                run.message = safe_text(run.message + "; phase 2 was refused: the child announced it before the grader "
+                                        "saw the notebook's last code cell end", 2000).lstrip("; ")
+            return run
 

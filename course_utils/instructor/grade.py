@@ -23,6 +23,7 @@ here stays importable from here.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,7 @@ from .execute import (
     run_notebook,
     sandbox_problem,
 )
-from .inbox import student_name, student_names, submissions_of
+from .inbox import InboxEntry, inbox_csv, read_inbox, read_roster, student_name, student_names, submissions_of
 from .isolation import INSTALL_HINT, SandboxUnavailable, bwrap_problem
 from .output import FIGURE_NAME, MAX_CALLS, MAX_EVENTS_TAIL, MAX_FIGURE, MAX_FIGURES, MAX_RUN_JSON
 from .records import (
@@ -57,22 +58,24 @@ from .records import (
     grade_from_record,
     grade_record,
 )
-from .reports import feedback_html, grades_table, write_reports
+from .reports import csv_bytes, feedback_html, grades_table, write_atomically, write_reports
 from .scoring import score
-from .text import MAX_REASON, clean_text
+from .text import MAX_REASON, safe_text
 from .worker import BatchFolders, Exercise, grade_submission, grade_task, grading_job, where
 
-_clean = clean_text  # the former private name
+_clean = safe_text  # the former private name
+clean_text = safe_text
 
 __all__ = [
     "DEFAULT_CELL_TIMEOUT", "DEFAULT_FILE_SIZE", "DEFAULT_MEMORY", "DEFAULT_PROCESSES", "DEFAULT_TIMEOUT",
-    "DEFAULT_TMP_SIZE", "FIGURE_NAME", "INSTALL_HINT", "MAX_CALLS", "MAX_EVENTS_TAIL", "MAX_FIGURE", "MAX_FIGURES",
-    "MAX_NOTEBOOK", "MAX_REASON", "MAX_RUN_JSON", "STDERR_TAIL", "THREAD_VARIABLES", "UNSAFE_LABEL",
-    "BatchFolders", "CheckResult", "CheckSuite", "Exercise", "FunctionCheck", "Grade", "GradingJob", "Limits",
-    "Run", "SandboxUnavailable", "Submission", "bwrap_problem", "clean_text", "cpu_count", "feedback_html",
-    "grade_folder", "grade_from_record", "grade_record", "grade_submission", "grade_task", "grades_table",
-    "grading_job", "load_checks", "load_submission", "network_namespace_available", "run_notebook",
-    "sandbox_problem", "score", "student_name", "student_names", "submissions_of", "where", "write_reports",
+    "DEFAULT_TMP_SIZE", "FIGURE_NAME", "INSTALL_HINT", "MAX_CALLS", "MAX_EVENTS_TAIL", "MAX_FIGURE",
+    "MAX_FIGURES", "MAX_NOTEBOOK", "MAX_REASON", "MAX_RUN_JSON", "STDERR_TAIL", "THREAD_VARIABLES",
+    "UNSAFE_LABEL", "BatchFolders", "bwrap_problem", "CheckResult", "CheckSuite", "clean_text", "cpu_count",
+    "Exercise", "feedback_html", "FunctionCheck", "Grade", "grade_folder", "grade_from_record", "grade_record",
+    "grade_submission", "grade_task", "grades_table", "grading_job", "GradingJob", "InboxEntry", "Limits",
+    "load_checks", "load_submission", "network_namespace_available", "read_inbox", "read_roster", "Run",
+    "run_notebook", "safe_text", "sandbox_problem", "SandboxUnavailable", "score", "student_name",
+    "student_names", "Submission", "submissions_of", "where", "write_atomically", "write_reports",
 ]
 
 
@@ -80,7 +83,7 @@ def grade_folder(submissions: Path, checks: Path, out_dir: Path, reference_noteb
                  workers: int | None = None, limits: Limits | None = None, seed: int = 0,
                  profile: str = "small", deny: list[Path] | None = None, executor: Any = None,
                  resume: bool = False, transfer: str = "path", progress: bool = False,
-                 withhold_expected: bool = False) -> list[Grade]:
+                 withhold_expected: bool = False, roster: Path | None = None) -> list[Grade]:
     """Grade every ``*.ipynb`` in ``submissions`` with the checks in ``checks``; write the reports.
 
     Parameters
@@ -117,6 +120,12 @@ def grade_folder(submissions: Path, checks: Path, out_dir: Path, reference_noteb
         Show a progress bar (done / running / failed) on stderr.
     withhold_expected : bool
         Leave the expected figures out of the feedback pages (``grades.csv`` keeps them).
+    roster : Path, optional
+        A CSV with a ``student`` column (and optionally ``file``): each file is graded as the student
+        whose file it is (``<student>.ipynb`` without a ``file`` column); files that match no one, and
+        students without a file, are listed in ``out_dir/inbox.csv`` and not graded.
+
+    Only regular files are graded: links, devices and folders are refused (``inbox.csv`` says why).
     """
     limits = limits or Limits()
     problem = sandbox_problem(limits)
@@ -125,7 +134,14 @@ def grade_folder(submissions: Path, checks: Path, out_dir: Path, reference_noteb
     out_dir.mkdir(parents=True, exist_ok=True)
     job = grading_job(checks, reference_notebook, limits, seed, profile,
                       [submissions.resolve(), out_dir.resolve(), *(deny or [])])
-    subs = submissions_of(submissions, job, transfer)
+    subs, inbox = read_inbox(submissions, job, transfer, roster)
+    write_atomically(out_dir / "inbox.csv", csv_bytes(["file", "student", "outcome"], inbox_csv(inbox)))
+    for entry in inbox:
+        if entry.outcome != "graded":
+            warnings.warn(f"{entry.file or entry.student}: {entry.outcome} (see inbox.csv)", stacklevel=2)
+        elif "~" in entry.student:
+            warnings.warn(f"{entry.file}: its name collides with another submission's after sanitising; graded "
+                          f"as {entry.student!r} (see summary.csv, column file)", stacklevel=2)
     backend = LocalBackend(workers or cpu_count(), limits) if executor is None else as_backend(executor)
     try:
         grades = run_batch(backend, job, subs, out_dir, resume=resume, progress=progress)

@@ -9,9 +9,15 @@ What a submission sees (everything else of the machine does not exist for it):
 * writable: a private, size-capped tmpfs home (its working directory), ``/tmp`` and ``/dev/shm``, and
   its own output folder (one per submission, never shared);
 * new PID, network (loopback only), IPC, UTS, mount and cgroup namespaces; a new session;
-  ``--die-with-parent``; no capabilities; an unprivileged uid. Run as root, the grader gives each
-  submission its own uid (``200000`` and up) and drops to it inside the sandbox; run as a user, bwrap
-  makes a user namespace in which the submission is ``nobody``.
+  ``--die-with-parent``; no capabilities; an unprivileged uid; a seccomp filter (:mod:`.seccomp`: no
+  keyring, no new user namespace, no ``io_uring``, ``ptrace`` or ``mount``). Run as root, the grader
+  gives each running submission a uid of its own (``200000`` and up), leased host-wide with a lock file
+  (:func:`lease_uid`: unique across concurrent batches and workers), and drops to it inside the
+  sandbox; run as a user, bwrap makes a user namespace in which the submission is ``nobody``.
+
+A grader that dies leaves its cgroups and batch folders behind; the next grader on the host removes them
+(:func:`clean_leftovers`): a batch folder is removed when no living process holds its lock file, a cgroup
+when the process named in it is gone.
 
 Limits per submission: a cgroup (memory and process count) where the grader may create one, else
 ``RLIMIT_AS`` per process and ``RLIMIT_NPROC`` for the submission's uid; ``RLIMIT_FSIZE``, ``RLIMIT_CPU``
@@ -22,12 +28,15 @@ submission with it (orphans and ``setsid`` children included); at the time limit
 from __future__ import annotations
 
 import compileall
+import fcntl
 import functools
-import itertools
 import os
+import re
+import secrets
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,7 +46,11 @@ RUNNER = Path(__file__).resolve().with_name("sandbox.py")
 BOX = "/opt/course-kit"
 HOME = "/home/student"
 UID_BASE = 200_000
-_uids = itertools.count(os.getpid() % 1000 * 64)
+UID_COUNT = 100_000
+UID_LOCKS = Path(os.environ.get("COURSE_KIT_UID_LOCKS", "/run/course-kit/uids"))
+"""Host-wide folder of the uid leases (one lock file per uid, held while its sandbox runs)."""
+OWNER_LOCK = ".course-kit-owner.lock"
+LEFTOVER_PREFIXES = ("course-kit-batch-", "course-kit-worker-", "course-kit-grade-")
 INSTALL_HINT = ("install bubblewrap (Debian/Ubuntu: `apt-get install bubblewrap`; Fedora: `dnf install "
                 "bubblewrap`; `make env` does it when run as root), or grade without an OS sandbox at your "
                 "own risk with --unsafe-no-sandbox")
@@ -47,9 +60,102 @@ class SandboxUnavailable(RuntimeError):
     """No OS sandbox on this machine, and the instructor did not allow grading without one."""
 
 
-def next_uid() -> int:
-    """A fresh unprivileged uid for one submission (root only): no two running submissions share one."""
-    return UID_BASE + next(_uids) % 100_000
+class UidLease:
+    """An unprivileged uid held by one running sandbox: its lock file stays locked until :meth:`release`.
+
+    The kernel drops the lock when the holder dies, so a dead grader's uids are free again at once.
+    """
+
+    def __init__(self, uid: int, fd: int) -> None:
+        self.uid, self._fd = uid, fd
+
+    def release(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __enter__(self) -> UidLease:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def lease_uid(folder: Path | None = None) -> UidLease:
+    """A uid no other running sandbox on this host holds (root only), from a random start in the range.
+
+    Each uid ``U`` has a lock file ``folder/U``; a uid is taken by locking its file (``flock``, not
+    waiting), so concurrent batches, threads and Dask workers on one host never share one. Raises
+    ``SandboxUnavailable`` naming the folder when it cannot be made or every uid is held.
+    """
+    folder = folder or UID_LOCKS
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SandboxUnavailable(f"cannot make the uid lock folder {folder} ({exc.strerror}); set "
+                                 f"COURSE_KIT_UID_LOCKS to a folder on this host that root may write") from exc
+    start = secrets.randbelow(UID_COUNT)
+    for step in range(UID_COUNT):
+        uid = UID_BASE + (start + step) % UID_COUNT
+        fd = os.open(folder / str(uid), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue
+        return UidLease(uid, fd)
+    raise SandboxUnavailable(f"all {UID_COUNT} sandbox uids in {folder} are held by running sandboxes")
+
+
+def owned_folder(prefix: str, parent: Path | None = None) -> tuple[Path, int]:
+    """A private folder (0700) with a lock file this process holds while it lives: ``(folder, lock fd)``.
+
+    :func:`clean_leftovers` removes such a folder once its lock is free (its process died).
+    """
+    folder = Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=parent))
+    os.chmod(folder, 0o700)
+    fd = os.open(folder / OWNER_LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return folder, fd
+
+
+def _abandoned(folder: Path) -> bool:
+    """Whether ``folder`` (ours, not a link) has a lock file that no living process holds."""
+    try:
+        info = folder.lstat()
+        if not folder.is_dir() or folder.is_symlink() or info.st_uid != os.geteuid():
+            return False
+        fd = os.open(folder / OWNER_LOCK, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def clean_leftovers(parent: Path | None = None) -> list[str]:
+    """Remove what dead graders left on this host: batch folders no one holds, cgroups of gone processes.
+
+    Returns what was removed (for a log line). Folders are looked for in ``parent`` (the temporary folder).
+    """
+    removed = []
+    parent = parent or Path(tempfile.gettempdir())
+    try:
+        entries = [entry for entry in parent.iterdir() if entry.name.startswith(LEFTOVER_PREFIXES)]
+    except OSError:
+        entries = []
+    for entry in entries:
+        if _abandoned(entry):
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(str(entry))
+    for folder in Cgroup.leftovers():
+        Cgroup.remove_folder(folder)
+        removed.append(str(folder))
+    return removed
 
 
 @functools.lru_cache(maxsize=1)
@@ -61,10 +167,18 @@ def bwrap_problem() -> str:
     command = [bwrap, *_namespaces(), "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "--", "true"]
     if os.geteuid() == 0:
         command[-1:] = ["setpriv", f"--reuid={UID_BASE}", f"--regid={UID_BASE}", "--clear-groups", "true"]
+    from . import seccomp
+
+    fd = seccomp.program_fd() if seccomp.supported() else None
+    if fd is not None:  # the filter must load here too, or every submission would fail to start
+        command[1:1] = ["--seccomp", str(fd)]
     try:
-        result = subprocess.run(command, capture_output=True, timeout=30)
+        result = subprocess.run(command, capture_output=True, timeout=30, pass_fds=() if fd is None else (fd,))
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"bwrap does not start ({exc})"
+    finally:
+        if fd is not None:
+            os.close(fd)
     if result.returncode:
         return f"bwrap cannot create its namespaces here: {result.stderr.decode(errors='replace').strip()[:300]}"
     return ""
@@ -162,9 +276,15 @@ def _parents(path: str) -> list[str]:
 
 
 def bwrap_command(shared: Shared, notebook: Path, out: Path, uid: int | None, argv: list[str],
-                  env: dict[str, str], tmp_size: int) -> list[str]:
-    """The bwrap command line running ``argv`` (the runner) in the sandbox of one submission."""
+                  env: dict[str, str], tmp_size: int, seccomp_fd: int | None = None) -> list[str]:
+    """The bwrap command line running ``argv`` (the runner) in the sandbox of one submission.
+
+    ``seccomp_fd``: a file descriptor holding the seccomp program (:func:`.seccomp.program_fd`), passed
+    to the child with ``pass_fds``.
+    """
     command = [shutil.which("bwrap") or "bwrap", *_namespaces(), "--hostname", "grading", "--clearenv"]
+    if seccomp_fd is not None:
+        command += ["--seccomp", str(seccomp_fd)]
     made: set[str] = set()
 
     def bind(source: Path | str, destination: str, flag: str = "--ro-bind") -> None:
@@ -297,28 +417,67 @@ class Cgroup:
                     continue
         return False
 
+    @staticmethod
+    def leftovers() -> list[Path]:
+        """This host's cgroups named ``course-kit-<pid>-...`` whose process ``<pid>`` is gone (a dead grader's)."""
+        root = Path("/sys/fs/cgroup")
+        try:
+            own = {line.split(":", 2)[1]: line.split(":", 2)[2].strip()
+                   for line in Path("/proc/self/cgroup").read_text().splitlines() if line.count(":") >= 2}
+        except OSError:
+            return []
+        parents = ([root / own.get("", "/").lstrip("/")] if (root / "cgroup.controllers").exists() else
+                   [root / c / own.get(c, "/").lstrip("/") for c in ("memory", "pids", "cpu")])
+        found = []
+        for parent in parents:
+            try:
+                names = [entry.name for entry in os.scandir(parent) if entry.is_dir(follow_symlinks=False)]
+            except OSError:
+                continue
+            for name in names:
+                match = re.fullmatch(r"course-kit-(\d+)-[0-9a-f]+", name)
+                if match and not _alive(int(match.group(1))):
+                    found.append(parent / name)
+        return found
+
+    @staticmethod
+    def remove_folder(folder: Path) -> None:
+        """Kill the processes of the cgroup ``folder`` and delete it."""
+        import time
+
+        for _ in range(50):
+            try:
+                pids = [int(p) for p in (folder / "cgroup.procs").read_text().split()]
+            except OSError:
+                break
+            if not pids:
+                break
+            for pid in pids:
+                try:
+                    os.kill(pid, 9)
+                except OSError:
+                    pass
+            time.sleep(0.05)
+        try:
+            folder.rmdir()
+        except OSError:
+            pass
+
     def remove(self) -> None:
         """Kill what is left in it and delete it."""
         for folder in self.folders:
-            for _ in range(50):
-                try:
-                    pids = [int(p) for p in (folder / "cgroup.procs").read_text().split()]
-                except OSError:
-                    break
-                if not pids:
-                    break
-                for pid in pids:
-                    try:
-                        os.kill(pid, 9)
-                    except OSError:
-                        pass
-                import time
+            self.remove_folder(folder)
 
-                time.sleep(0.05)
-            try:
-                folder.rmdir()
-            except OSError:
-                pass
+
+def _alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists (in this PID namespace)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
 
 
 def user_tasks(uid: int) -> int:

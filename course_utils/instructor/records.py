@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from .checks import CheckResult
+from .text import safe_text
 
 DEFAULT_TIMEOUT = 900.0
 DEFAULT_CELL_TIMEOUT = 300.0
@@ -132,15 +133,60 @@ def grade_record(grade: Grade, key: str = "") -> dict[str, Any]:
                     "figures": [base64.b64encode(png).decode("ascii") for png in run.figures]}}
 
 
+def cell_record(record: Any) -> dict[str, Any]:
+    """A cell's record (from the child, or a saved grade) checked and made safe; ``ValueError`` if malformed."""
+    if not isinstance(record, dict) or not isinstance(record.get("cell"), int) or record.get("status") not in ("ok",
+                                                                                                               "error"):
+        raise ValueError("a cell record does not have the expected fields")
+    seconds = record.get("seconds")
+    return {"cell": max(0, min(record["cell"], 10**6)), "status": record["status"],
+            "first_line": safe_text(record.get("first_line", ""), 120),
+            "error": safe_text(record.get("error", "")), "error_type": safe_text(record.get("error_type", ""), 80),
+            "output": safe_text(record.get("output", ""), 2000),
+            "seconds": float(seconds) if isinstance(seconds, int | float) else 0.0,
+            "retried": record.get("retried") is True}
+
+
+def recorded_values(values: Any) -> dict[str, Any]:
+    """Recorded results (name -> number or text), checked and made safe; at most 2000."""
+    if not isinstance(values, dict):
+        raise ValueError("recorded results are not a mapping")
+    clean: dict[str, Any] = {}
+    for key, value in list(values.items())[:2000]:
+        if isinstance(key, str) and len(key) <= 200 and safe_text(key, 200) == key and isinstance(
+                value, bool | int | float | str):
+            clean[key] = safe_text(value, 500) if isinstance(value, str) else value
+    return clean
+
+
+MAX_RECORD = 48 * 1024**2
+"""A grade record's JSON (its parts are capped on the way in: figures, cells, recorded values)."""
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        raise ValueError(f"{safe_text(repr(value), 40)} is not a number")
+    return float(value)
+
+
 def grade_from_record(record: dict[str, Any], resumed: bool = False) -> Grade:
-    """The :class:`Grade` of a record made by :func:`grade_record`."""
+    """The :class:`Grade` of a record made by :func:`grade_record`, checked and its texts made safe.
+
+    A record enters the grader's process from a worker or from ``records/`` (``resume``): each field
+    is checked for its type (``ValueError``, ``KeyError`` or ``TypeError`` otherwise) and every text
+    passes through :func:`.text.safe_text`, so a report can always be written from it.
+    """
     r = record["run"]
-    run = Run(r["status"], r["seconds"], cells=r["cells"], results=r["results"], message=r["message"],
-              sandbox=r["sandbox"], complete=r["complete"], figures=[base64.b64decode(f) for f in r["figures"]])
-    results = [CheckResult(check, points, maximum, reason, bool(rest and rest[0]),
-                           *(str(text) for text in rest[1:4]))
+    if not isinstance(r["cells"], list) or not isinstance(r["figures"], list):
+        raise ValueError("the run's cells or figures are not lists")
+    run = Run(safe_text(r["status"], 20), _number(r["seconds"]), cells=[cell_record(c) for c in r["cells"]],
+              results=recorded_values(r["results"]), message=safe_text(r["message"], 2000),
+              sandbox=safe_text(r["sandbox"], 200), complete=r["complete"] is True,
+              figures=[base64.b64decode(f, validate=True) for f in r["figures"] if isinstance(f, str)])
+    results = [CheckResult(safe_text(check, 200), _number(points), _number(maximum), safe_text(reason, 2000),
+                           bool(rest and rest[0] is True),
+                           *(safe_text(text, 2000) for text in rest[1:4]))
                for check, points, maximum, reason, *rest in record["results"]]
-    return Grade(record["student"], results, run, record["file"], record.get("host", ""), record.get("worker", ""),
-                 record.get("wall", 0.0), resumed)
-
-
+    return Grade(safe_text(record["student"], 200), results, run, safe_text(record["file"], 255),
+                 safe_text(record.get("host", ""), 200), safe_text(record.get("worker", ""), 200),
+                 _number(record.get("wall", 0.0)), resumed)

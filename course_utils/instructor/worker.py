@@ -13,7 +13,6 @@ import os
 import shutil
 import socket
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -29,7 +28,7 @@ from .inbox import student_name
 from .isolation import SandboxUnavailable
 from .records import Grade, GradingJob, Limits, Run, Submission, grade_record
 from .scoring import score
-from .text import clean_text
+from .text import read_regular, safe_file_name, safe_text
 from .withhold import withheld_of
 
 
@@ -40,9 +39,8 @@ class BatchFolders:
     """
 
     def __init__(self, sandboxed: bool) -> None:
-        self._tmp = tempfile.TemporaryDirectory(prefix="course-kit-batch-", ignore_cleanup_errors=True)
-        self.scratch = Path(self._tmp.name)
-        os.chmod(self.scratch, 0o700)
+        isolation.clean_leftovers()  # what a grader that died on this host left behind
+        self.scratch, self._lock_fd = isolation.owned_folder("course-kit-batch-")
         self.sandboxed = sandboxed
         self._views: dict[tuple, isolation.Shared] = {}
         self._suites: dict[str, CheckSuite] = {}
@@ -71,17 +69,28 @@ class BatchFolders:
             return self._views[key]
 
     def submission_path(self, submission: Submission) -> Path:
-        """The submitted notebook as a file here (written into the scratch folder when sent as bytes)."""
-        if submission.data is None:
-            return Path(submission.path or "")
+        """The submitted notebook as a private file here, read once and never through a link.
+
+        A submission sent by path is read without following a link (``OSError`` naming it otherwise);
+        one over :data:`MAX_NOTEBOOK` stays where it is, for :func:`.execute.load_submission` to refuse.
+        """
+        data = submission.data
+        if data is None:
+            data = read_regular(submission.path or "", MAX_NOTEBOOK)
+            if data is None:
+                return Path(submission.path or "")
         folder = self.scratch / f"sub-{uuid.uuid4().hex[:12]}"
         folder.mkdir()
-        path = folder / Path(submission.file).name
-        path.write_bytes(submission.data)
+        path = folder / (safe_file_name(Path(submission.file).name) or "submission.ipynb")
+        path.write_bytes(data)
         return path
 
     def close(self) -> None:
-        self._tmp.cleanup()
+        """Delete the folder (and release its lock)."""
+        shutil.rmtree(self.scratch, ignore_errors=True)
+        if self._lock_fd >= 0:
+            os.close(self._lock_fd)
+            self._lock_fd = -1
 
 
 def where() -> tuple[str, str]:
@@ -114,18 +123,37 @@ def grade_task(job: GradingJob, submission: Submission, folders: BatchFolders | 
     folders = folders or _process_folders(not job.limits.unsafe_no_sandbox)
     suite = folders.suite(job)
     try:
-        path = folders.submission_path(submission)
-        env = dict(os.environ, COURSE_KIT_PROFILE=job.profile)
-        run = run_notebook(path, [*map(Path, job.deny), folders.scratch], job.limits, job.inputs, env=env,
-                           scratch=folders.scratch, shared=folders.view(suite))
-        results = score(suite, run, job.expected, job.reference) + written_answer_results(job.written, path,
-                                                                                           max_bytes=MAX_NOTEBOOK)
+        try:
+            path = folders.submission_path(submission)
+        except OSError as exc:  # a link or a device put in the submission's place: refused, never followed
+            run = Run("invalid", 0.0, message=safe_text(f"{exc}; submit the notebook file itself"))
+            path = Path(os.devnull)
+        else:
+            env = dict(os.environ, COURSE_KIT_PROFILE=job.profile)
+            run = run_notebook(path, [*map(Path, job.deny), folders.scratch], job.limits, job.inputs, env=env,
+                               scratch=folders.scratch, shared=folders.view(suite))
+        results = score(suite, run, job.expected, job.reference) + written_results(job.written, path, run)
     except Exception as exc:  # noqa: BLE001 (one submission must never stop the batch)
-        run = Run("crashed", 0.0, message=clean_text(f"grading failed: {type(exc).__name__}: {exc}"))
+        run = Run("crashed", 0.0, message=safe_text(f"grading failed: {type(exc).__name__}: {exc}"))
         results = [CheckResult(c.id, 0.0, c.points, run.message) for c in suite.checks]
     grade = Grade(submission.student, results, run, submission.file, host, worker,
                   round(time.perf_counter() - start, 2))
     return grade_record(grade, submission.key)
+
+
+def written_results(written: Path | list[tuple[str, float]], path: Path, run: Run,
+                    points: dict[str, float] | None = None) -> list[CheckResult]:
+    """The pending written answers of the submission at ``path``, their quoted text made safe.
+
+    ``points``: the grading module's ``WRITTEN`` (refused when the reference notebook disagrees).
+
+    A submission the grader refused to run (``invalid``: a link, too large, too deep) is not read again:
+    its answers count as missing.
+    """
+    if run.status == "invalid":
+        path = Path(os.devnull + ".none")
+    return [CheckResult(r.check, r.points, r.max_points, safe_text(r.reason, 2000), r.pending)
+            for r in written_answer_results(written, path, max_bytes=MAX_NOTEBOOK, written=points)]
 
 
 @functools.lru_cache(maxsize=2)
@@ -177,7 +205,8 @@ def _process_view(exercise: str = "", withheld: tuple[str, ...] = (), in_calls: 
     """The released package (``exercise``'s kit functions withheld) and data for the sandboxes of this process."""
     import atexit
 
-    folder = Path(tempfile.mkdtemp(prefix="course-kit-worker-"))
+    folder, lock_fd = isolation.owned_folder("course-kit-worker-")
+    atexit.register(os.close, lock_fd)
     atexit.register(shutil.rmtree, folder, True)
     return isolation.shared_for_batch(folder / "release", withheld, in_calls, exercise)
 
@@ -202,11 +231,12 @@ def grade_submission(path: Path, exercise: Exercise, student: str | None = None,
             shared = _process_view(suite.exercise, *withheld_of(suite.module))
         env = dict(os.environ, COURSE_KIT_PROFILE=exercise.profile)
         run = run_notebook(path, list(exercise.deny), exercise.limits, inputs, env=env, scratch=scratch, shared=shared)
-        written = written_answer_results(reference_notebook, path, max_bytes=MAX_NOTEBOOK, written=suite.written)
-        return Grade(student, score(suite, run, expected, reference) + written, run, path.name)
+        written = written_results(reference_notebook, path, run, suite.written)
+        return Grade(student, score(suite, run, expected, reference) + written, run, safe_file_name(path.name))
     except Exception as exc:  # noqa: BLE001 (one submission must never stop the batch)
-        run = Run("crashed", 0.0, message=clean_text(f"grading failed: {type(exc).__name__}: {exc}"))
-        return Grade(student, [CheckResult(c.id, 0.0, c.points, run.message) for c in suite.checks], run, path.name)
+        run = Run("crashed", 0.0, message=safe_text(f"grading failed: {type(exc).__name__}: {exc}"))
+        return Grade(student, [CheckResult(c.id, 0.0, c.points, run.message) for c in suite.checks], run,
+                     safe_file_name(path.name))
 
 
 def grading_job(checks: Path, reference_notebook: Path | None = None, limits: Limits | None = None, seed: int = 0,
