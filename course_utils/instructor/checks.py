@@ -28,6 +28,7 @@ import json
 import math
 import sys
 import textwrap
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -40,6 +41,9 @@ import numpy as np
 from .sandbox import as_arrays, call_key
 
 Case = tuple[Any, ...]
+JUDGE_LOCK = threading.Lock()
+"""Judges (``FunctionCheck.judge``) run in the grader, some seeding Keras' global random state and training a
+toy model: two grader threads judging at once would race on that state (a correct branch once lost a point)."""
 
 
 @dataclass(frozen=True)
@@ -251,7 +255,8 @@ class FunctionCheck:
             return arrays
         if case is None:
             raise ValueError(f"check {self.id!r} has a judge, which needs the cases (use FunctionCheck.expected)")
-        return as_arrays(self.judge(list(arrays), *case))
+        with JUDGE_LOCK:  # judges seed and train Keras models: one at a time, whatever the grader's threads do
+            return as_arrays(self.judge(list(arrays), *case))
 
     def arrays(self, value: Any) -> list[np.ndarray]:
         """A return value as the list of arrays that is compared (after ``normalize``)."""
