@@ -94,7 +94,7 @@ WRONG = {
 
 def automatic(grade: Grade) -> float:
     """Points of the automatic checks (written answers, pending, left out)."""
-    return sum(result.points for result in grade.results if not result.pending)
+    return grade.auto_points
 
 
 @pytest.fixture(scope="module", params=sorted(WRONG))

@@ -58,13 +58,6 @@ def demo_submissions(exercise: str, folder: Path, extras: bool = False, root: Pa
     return list(subs)
 
 
-def summary_row(grade: Grade) -> tuple[float, float, float]:
-    """``(points, automatic maximum, pending manual points)`` of one graded submission."""
-    auto = [r for r in grade.results if not r.pending]
-    pending = sum(r.max_points for r in grade.results if r.pending)
-    return round(sum(r.points for r in auto), 4), round(sum(r.max_points for r in auto), 4), pending
-
-
 @dataclass(frozen=True)
 class DemoRow:
     """One demo submission's grade: automatic points, their maximum, pending manual points, checks that lost."""
@@ -84,10 +77,9 @@ class DemoRow:
 
 def demo_row(name: str, grade: Grade) -> DemoRow:
     """The table row of one graded demo submission."""
-    auto = [r for r in grade.results if not r.pending]
-    lost = {r.check: round(r.max_points - r.points, 4) for r in auto if r.max_points - r.points > 1e-9}
-    return DemoRow(name, round(sum(r.points for r in auto), 4), round(sum(r.max_points for r in auto), 4),
-                   sum(r.max_points for r in grade.results if r.pending), lost, grade.run.seconds)
+    lost = {r.check: round(r.max_points - r.points, 4) for r in grade.results
+            if not r.pending and r.max_points - r.points > 1e-9}
+    return DemoRow(name, grade.auto_points, grade.auto_max, grade.pending_max, lost, grade.run.seconds)
 
 
 def problems(rows: list[DemoRow]) -> list[str]:

@@ -83,6 +83,21 @@ class Grade:
     def max_points(self) -> float:
         return round(sum(r.max_points for r in self.results), 4)
 
+    @property
+    def auto_points(self) -> float:
+        """Points of the automatic checks (written answers awaiting review left out)."""
+        return round(sum(r.points for r in self.results if not r.pending), 4)
+
+    @property
+    def auto_max(self) -> float:
+        """The most the automatic checks give."""
+        return round(sum(r.max_points for r in self.results if not r.pending), 4)
+
+    @property
+    def pending_max(self) -> float:
+        """Points of the written answers awaiting review."""
+        return round(sum(r.max_points for r in self.results if r.pending), 4)
+
 
 
 @dataclass

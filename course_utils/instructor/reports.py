@@ -117,7 +117,6 @@ def feedback_html(grade: Grade, suite: CheckSuite, withhold_expected: bool = Fal
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     errors = [{"cell": c["cell"] + 1, "first_line": c.get("first_line", ""), "error": c["error"]}
               for c in grade.run.errors[:20]]
-    automatic = [r for r in grade.results if not r.pending]
     rows = [{"check": r.check, "points": r.points, "max_points": r.max_points, "pending": r.pending,
              "passed": r.passed, "reason": r.public_reason(withhold_expected), "description": r.description,
              "hint": r.hint} for r in grade.results]
@@ -126,9 +125,8 @@ def feedback_html(grade: Grade, suite: CheckSuite, withhold_expected: bool = Fal
         page = env.get_template("feedback.html.j2").render(
             exercise=suite.exercise, student=grade.student, seconds=grade.run.seconds, status=grade.run.status,
             message=grade.run.message, results=rows, errors=kept_errors, withheld=withhold_expected,
-            auto_points=round(sum(r.points for r in automatic), 4),
-            auto_max=round(sum(r.max_points for r in automatic), 4),
-            pending_max=round(sum(r.max_points for r in grade.results if r.pending), 4), figures=kept_figures)
+            auto_points=grade.auto_points, auto_max=grade.auto_max, pending_max=grade.pending_max,
+            figures=kept_figures)
         if len(page) <= max_size:
             return page
     return page[:max_size]
